@@ -1,0 +1,42 @@
+from setuptools import find_packages, setup
+
+setup(
+    name='swift-cloud-shunt',
+    version='0.1.0',
+    description='OpenStack Swift proxy middleware that serves objects '
+                'archived to an S3 bucket through the ordinary Swift API',
+    long_description=open('README.rst', encoding='utf-8').read(),
+    long_description_content_type='text/x-rst',
+    license='Apache-2.0',
+    python_requires='>=3.10',
+    packages=find_packages(exclude=['tests', 'tests.*']),
+    install_requires=[
+        'swift>=2.30',
+        'boto3>=1.26',
+        'eventlet>=0.33',
+        'PasteDeploy>=2.0',
+    ],
+    extras_require={
+        'test': [
+            'pytest>=7',
+            'hypothesis>=6',
+            'moto[server]>=5',
+            'python-swiftclient>=4',
+            'ruff',
+        ],
+        'bench': ['matplotlib'],
+    },
+    entry_points={
+        'paste.filter_factory': [
+            'cloud_shunt = shunt.middleware:filter_factory',
+        ],
+        'console_scripts': [
+            'cloud-shunt = shunt.cli:main',
+        ],
+    },
+    classifiers=[
+        'Environment :: OpenStack',
+        'Programming Language :: Python :: 3',
+        'License :: OSI Approved :: Apache Software License',
+    ],
+)

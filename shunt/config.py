@@ -1,0 +1,328 @@
+"""The mapping file: which Swift containers are backed by which bucket.
+
+The file is the ``sync.json`` of swift-s3-sync/1space, so an existing one can
+be pointed at directly::
+
+    {"containers": [
+        {"account": "AUTH_test", "container": "photos",
+         "aws_bucket": "archive", "aws_endpoint": "http://s3.example.com",
+         "aws_identity": "KEY", "aws_secret": "SECRET",
+         "merge_namespaces": true, "restore_object": false}
+    ]}
+
+Only profiles with ``merge_namespaces: true`` are served by the shunt; others
+(plain sync/archive profiles of the 1space daemon) are skipped with one INFO
+line each. Keys the shunt does not use are accepted and ignored.
+
+Profile fields read by the shunt:
+
+``account`` (required)
+    Swift account, e.g. ``AUTH_test``.
+``container`` (required)
+    Swift container, or ``/*`` for every container of the account. A profile
+    for an exact container wins over the account's ``/*`` profile.
+``aws_bucket``, ``aws_identity``, ``aws_secret`` (required)
+    The bucket and its credentials.
+``aws_endpoint``
+    Endpoint URL of an S3-compatible store; absent or empty means AWS S3.
+``aws_session_token``
+    Optional temporary-credentials token.
+``aws_region``
+    Signing region (default: the filter's ``s3_region``).
+``signature_version``
+    ``s3v4`` (default) or ``s3`` (SigV2, for old S3 clones).
+``addressing_style``
+    ``path``, ``virtual`` or ``auto`` (default: path for non-AWS endpoints).
+``custom_prefix``
+    Key prefix instead of the hashed layout (see :mod:`shunt.layout`).
+``protocol``
+    ``s3`` (default). ``swift`` is not supported yet and is refused.
+``restore_object``
+    Write archived objects back into Swift when they are read whole.
+
+Booleans must be JSON ``true``/``false`` (the strings ``"true"``/``"false"``,
+``"yes"``/``"no"``, ``"on"``/``"off"``, ``"1"``/``"0"`` are accepted; any
+other value is an error, never "truthy").
+
+Errors name the file, the profile index and the field. At start-up an error
+stops the proxy; on reload the previous mappings stay in force.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+from swift.common.utils import FALSE_VALUES, TRUE_VALUES
+
+ALL_CONTAINERS = '/*'
+PROTOCOLS_SUPPORTED = ('s3',)
+SIGNATURE_VERSIONS = ('s3v4', 's3')
+ADDRESSING_STYLES = ('auto', 'path', 'virtual')
+
+
+class ConfigError(ValueError):
+    """The mapping file (or one profile of it) is not usable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """One shunted mapping, validated.
+
+    ``container`` is the effective container: :meth:`Mappings.lookup` fills
+    it in for ``/*`` profiles.
+    """
+    index: int
+    account: str
+    container: str
+    aws_bucket: str
+    aws_identity: str
+    aws_secret: str = dataclasses.field(repr=False)
+    aws_endpoint: str = ''
+    aws_session_token: str | None = dataclasses.field(default=None,
+                                                      repr=False)
+    aws_region: str | None = None
+    signature_version: str | None = None
+    addressing_style: str | None = None
+    custom_prefix: str | None = None
+    protocol: str = 's3'
+    restore_object: bool = False
+    all_containers: bool = False
+    # every other key of the profile, secrets removed, for later features
+    extra: dict = dataclasses.field(default_factory=dict, compare=False,
+                                    repr=False, hash=False)
+
+    def for_container(self, container):
+        return dataclasses.replace(self, container=container)
+
+    def describe(self):
+        """A log-safe one-line description (no secrets)."""
+        where = self.aws_endpoint or 'AWS S3'
+        return (f'profile #{self.index} ({self.account}/'
+                f'{ALL_CONTAINERS if self.all_containers else self.container}'
+                f' -> {where} bucket {self.aws_bucket})')
+
+
+SECRET_KEYS = frozenset(('aws_secret', 'aws_session_token'))
+
+
+def _where(path, index, field=None):
+    loc = f'{path}: containers[{index}]'
+    return f'{loc}.{field}' if field else loc
+
+
+def parse_bool(value, path, index, field, default=False):
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in TRUE_VALUES:
+            return True
+        if lowered in FALSE_VALUES:
+            return False
+    raise ConfigError(f'{_where(path, index, field)}: expected true or false,'
+                      f' got {json.dumps(value)}')
+
+
+def _string(raw, path, index, field, required=False, default=None):
+    value = raw.get(field)
+    if value is None:
+        if required:
+            raise ConfigError(
+                f'{_where(path, index, field)}: required field is missing')
+        return default
+    if not isinstance(value, str):
+        raise ConfigError(f'{_where(path, index, field)}: expected a string,'
+                          f' got {type(value).__name__}')
+    if required and not value:
+        raise ConfigError(f'{_where(path, index, field)}: must not be empty')
+    return value
+
+
+def _choice(raw, path, index, field, choices):
+    value = _string(raw, path, index, field)
+    if value is not None and value not in choices:
+        raise ConfigError(f'{_where(path, index, field)}: {value!r} is not '
+                          f'one of {", ".join(choices)}')
+    return value
+
+
+def parse_profile(raw, path, index):
+    """Validate one entry of ``containers``; return a :class:`Profile`, or
+    None when the entry is not shunted (no ``merge_namespaces``)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{_where(path, index)}: expected an object, got '
+                          f'{type(raw).__name__}')
+    if not parse_bool(raw.get('merge_namespaces'), path, index,
+                      'merge_namespaces'):
+        return None
+    protocol = _string(raw, path, index, 'protocol', default='s3')
+    if protocol == 'swift':
+        raise ConfigError(f'{_where(path, index, "protocol")}: protocol '
+                          f'"swift" is not supported yet')
+    if protocol not in PROTOCOLS_SUPPORTED:
+        raise ConfigError(f'{_where(path, index, "protocol")}: unknown '
+                          f'protocol {protocol!r} (supported: s3)')
+    account = _string(raw, path, index, 'account', required=True)
+    if '/' in account:
+        raise ConfigError(
+            f'{_where(path, index, "account")}: must not contain "/"')
+    container = _string(raw, path, index, 'container', required=True)
+    if container != ALL_CONTAINERS and '/' in container:
+        raise ConfigError(f'{_where(path, index, "container")}: must be a '
+                          f'container name or "/*"')
+    endpoint = _string(raw, path, index, 'aws_endpoint', default='')
+    if endpoint and not endpoint.lower().startswith(('http://', 'https://')):
+        raise ConfigError(f'{_where(path, index, "aws_endpoint")}: expected '
+                          f'an http:// or https:// URL')
+    profile = Profile(
+        index=index,
+        account=account,
+        container=container,
+        all_containers=container == ALL_CONTAINERS,
+        aws_bucket=_string(raw, path, index, 'aws_bucket', required=True),
+        aws_identity=_string(raw, path, index, 'aws_identity',
+                             required=True),
+        aws_secret=_string(raw, path, index, 'aws_secret', required=True),
+        aws_endpoint=endpoint.rstrip('/'),
+        aws_session_token=_string(raw, path, index, 'aws_session_token')
+        or None,
+        aws_region=_string(raw, path, index, 'aws_region') or None,
+        signature_version=_choice(raw, path, index, 'signature_version',
+                                  SIGNATURE_VERSIONS),
+        addressing_style=_choice(raw, path, index, 'addressing_style',
+                                 ADDRESSING_STYLES),
+        custom_prefix=_string(raw, path, index, 'custom_prefix'),
+        protocol=protocol,
+        restore_object=parse_bool(raw.get('restore_object'), path, index,
+                                  'restore_object'),
+        extra={k: v for k, v in raw.items() if k not in SECRET_KEYS},
+    )
+    return profile
+
+
+class Mappings:
+    """Validated profiles keyed by ``(account, container)``."""
+
+    def __init__(self, profiles=(), skipped=()):
+        self.by_key = {(p.account, p.container): p for p in profiles}
+        # (index, account, container) of entries without merge_namespaces
+        self.skipped = list(skipped)
+
+    def __len__(self):
+        return len(self.by_key)
+
+    def __iter__(self):
+        return iter(self.by_key.values())
+
+    def lookup(self, account, container):
+        """The profile for a container (exact first, then ``/*``), with the
+        effective container filled in; None when it is not mapped."""
+        profile = self.by_key.get((account, container))
+        if profile is not None:
+            return profile
+        profile = self.by_key.get((account, ALL_CONTAINERS))
+        if profile is not None:
+            return profile.for_container(container)
+        return None
+
+    def accounts(self):
+        return {account for account, _ in self.by_key}
+
+
+def parse_mappings(data, path):
+    """Validate a decoded mapping document; return :class:`Mappings`."""
+    if not isinstance(data, dict):
+        raise ConfigError(f'{path}: expected a JSON object with a '
+                          f'"containers" list')
+    entries = data.get('containers', [])
+    if not isinstance(entries, list):
+        raise ConfigError(f'{path}: "containers" must be a list')
+    profiles, skipped, seen = [], [], {}
+    for index, raw in enumerate(entries):
+        profile = parse_profile(raw, path, index)
+        if profile is None:
+            skipped.append((index, raw.get('account'), raw.get('container')))
+            continue
+        key = (profile.account, profile.container)
+        if key in seen:
+            raise ConfigError(
+                f'{_where(path, index)}: {profile.account}/'
+                f'{profile.container} is already mapped by '
+                f'containers[{seen[key]}]')
+        seen[key] = index
+        profiles.append(profile)
+    return Mappings(profiles, skipped)
+
+
+def load_mappings(path):
+    """Read and validate the mapping file at ``path``."""
+    try:
+        with open(path, 'rb') as fp:
+            raw = fp.read()
+    except OSError as err:
+        raise ConfigError(f'{path}: cannot read the mapping file: '
+                          f'{err.strerror or err}')
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ConfigError(f'{path}: not valid JSON: {err}')
+    return parse_mappings(data, path)
+
+
+class MappingSource:
+    """The mappings in force, re-read when the file changes.
+
+    The file is stat-ed at most every ``reload_interval`` seconds (per
+    worker). A new version that fails validation is logged as an ERROR once
+    and the last good mappings stay in force.
+    """
+
+    def __init__(self, path, reload_interval, logger, clock=time.monotonic):
+        self.path = path
+        self.reload_interval = reload_interval
+        self.logger = logger
+        self.clock = clock
+        self._signature = self._stat()
+        self.mappings = load_mappings(path)
+        self._log_loaded()
+        self._next_check = clock() + reload_interval
+
+    def _stat(self):
+        try:
+            st = os.stat(self.path)
+        except OSError as err:
+            return ('missing', err.errno)
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _log_loaded(self):
+        for index, account, container in self.mappings.skipped:
+            self.logger.info(
+                'Mapping %s containers[%d] (%s/%s) is not shunted: '
+                'merge_namespaces is not true', self.path, index, account,
+                container)
+        self.logger.info('Loaded %d shunted mapping(s) from %s',
+                         len(self.mappings), self.path)
+
+    def current(self):
+        now = self.clock()
+        if now >= self._next_check:
+            self._next_check = now + self.reload_interval
+            self._maybe_reload()
+        return self.mappings
+
+    def _maybe_reload(self):
+        signature = self._stat()
+        if signature == self._signature:
+            return
+        self._signature = signature
+        try:
+            mappings = load_mappings(self.path)
+        except ConfigError as err:
+            self.logger.error('Keeping the previous %d mapping(s): %s',
+                              len(self.mappings), err)
+            return
+        self.mappings = mappings
+        self._log_loaded()

@@ -1,0 +1,170 @@
+"""
+Cloud shunt: objects archived to S3, readable through the Swift API.
+
+Operators move cold objects out of Swift into an S3 bucket (AWS S3 or any
+S3-compatible store) with swift-s3-sync/1space or any tool that writes the
+same key layout. This middleware makes those archived objects readable
+through the ordinary Swift API, as if they were still local.
+
+Behaviour
+---------
+For a container mapped in the mapping file (see :mod:`shunt.config`):
+
+* Object ``GET``/``HEAD`` go to Swift first. Only a local ``404`` consults the
+  bucket; every other local answer (200, 206, 304, 412, 401, 403, 5xx...) is
+  returned untouched, so authorization is Swift's as usual. A hit is
+  streamed from the bucket with Swift's semantics: ``Content-Length``,
+  ``Content-Type``, quoted ``Etag``, ``Last-Modified``, ``X-Timestamp``,
+  ``Accept-Ranges``, ``X-Object-Meta-*`` (decoded from the S3 user
+  metadata), single and multiple byte ranges, ``If-Match``,
+  ``If-None-Match``, ``If-Modified-Since`` and ``If-Unmodified-Since``. The
+  response carries ``Content-Location: <endpoint>/<bucket>/<key>`` naming
+  where it came from.
+* A miss in the bucket gives the local 404. A bucket that cannot be reached,
+  times out, fails or refuses the credentials gives ``503 Service
+  Unavailable`` with a one-line reason (never a false 404) and an ERROR line
+  in the proxy log.
+* The request header ``X-Cloud-Sync-Shunt-Bypass: true`` gives the
+  local-only view.
+
+Unmapped containers, account requests and every other verb pass straight
+through and never touch the bucket.
+
+Pipeline placement
+------------------
+After the auth middleware and ``copy``, before ``slo`` and ``dlo``::
+
+    [pipeline:main]
+    pipeline = catch_errors gatekeeper healthcheck proxy-logging cache
+        listing_formats tempauth copy cloud_shunt slo dlo versioned_writes
+        symlink proxy-logging proxy-server
+
+    [filter:cloud_shunt]
+    use = egg:swift-cloud-shunt#cloud_shunt
+    conf_file = /etc/swift/cloud-shunt.json
+
+Options of the filter section (defaults shown):
+
+``conf_file = /etc/swift/cloud-shunt.json``
+    The JSON mapping file.
+``reload_interval = 15``
+    Seconds between checks of the mapping file for changes. A changed file
+    that does not validate is logged as an ERROR and the previous mappings
+    stay in force.
+``s3_region = us-east-1``
+    Signing region for profiles that set no ``aws_region``.
+``conn_timeout = 2.0``, ``read_timeout = 10.0``
+    Seconds to connect to the bucket and to wait for each read from it.
+``max_pool_connections = 50``
+    Connections kept per S3 client (one client per distinct endpoint and
+    credentials, shared by the worker's requests).
+``s3_max_attempts = 2``
+    Attempts per remote call (botocore "standard" retries, whose retry
+    quota stops retry storms).
+``network_chunk_size = 65536``
+    Bytes read from the bucket at a time.
+``log_name``, ``log_level``, ``log_statsd_*`` ...
+    The usual Swift logging options. The log route is ``cloud_shunt``.
+
+``/info`` shows ``cloud_shunt`` with the version, the supported protocols
+and the reload interval; never a bucket, endpoint or credential.
+"""
+
+from swift.common.constraints import valid_api_version
+from swift.common.registry import register_swift_info
+from swift.common.swob import wsgi_to_str
+from swift.common.utils import config_true_value, get_logger, split_path
+
+from shunt import __version__
+from shunt.config import ConfigError, MappingSource
+from shunt.objects import ObjectContext
+from shunt.remote import S3Remote
+
+BYPASS_HEADER = 'HTTP_X_CLOUD_SYNC_SHUNT_BYPASS'
+SWIFT_SOURCE = 'CLOUD_SHUNT'
+DEFAULT_CONF_FILE = '/etc/swift/cloud-shunt.json'
+
+
+class CloudShuntMiddleware:
+    def __init__(self, app, conf, logger=None, mapping_source=None,
+                 remote=None):
+        self.app = app
+        self.conf = conf
+        self.logger = logger or get_logger(
+            conf, log_route='cloud_shunt', statsd_tail_prefix='cloud_shunt')
+        self.conf_file = conf.get('conf_file', DEFAULT_CONF_FILE)
+        self.reload_interval = _number(conf, 'reload_interval', 15, float)
+        self.chunk_size = _number(conf, 'network_chunk_size', 65536, int)
+        self.remote = remote or S3Remote(
+            region=conf.get('s3_region', 'us-east-1'),
+            connect_timeout=_number(conf, 'conn_timeout', 2.0, float),
+            read_timeout=_number(conf, 'read_timeout', 10.0, float),
+            max_pool_connections=_number(conf, 'max_pool_connections', 50,
+                                         int),
+            max_attempts=_number(conf, 's3_max_attempts', 2, int))
+        self.mapping_source = mapping_source or MappingSource(
+            self.conf_file, self.reload_interval, self.logger)
+        self.remote.warm(self.mapping_source.mappings)
+
+    def profile_for(self, env):
+        """The profile mapping this request's container, and the split
+        path; (None, None) when the shunt has nothing to do with it."""
+        try:
+            version, account, container, obj = split_path(
+                env.get('PATH_INFO', ''), 3, 4, True)
+        except ValueError:
+            return None, None
+        if not valid_api_version(version):
+            return None, None
+        if config_true_value(env.get(BYPASS_HEADER)):
+            return None, None
+        profile = self.mapping_source.current().lookup(
+            wsgi_to_str(account), wsgi_to_str(container))
+        return profile, (account, container, obj)
+
+    def __call__(self, env, start_response):
+        method = env.get('REQUEST_METHOD')
+        if method not in ('GET', 'HEAD'):
+            return self.app(env, start_response)
+        profile, parts = self.profile_for(env)
+        if profile is None:
+            return self.app(env, start_response)
+        account, container, obj = parts
+        if obj:
+            return ObjectContext(self, profile).handle(
+                env, start_response, wsgi_to_str(obj))
+        return self.app(env, start_response)
+
+
+def _number(conf, name, default, kind):
+    value = conf.get(name, default)
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f'cloud_shunt: {name} must be a number, got '
+                         f'{value!r}')
+    if number < 0:
+        raise ValueError(f'cloud_shunt: {name} must not be negative')
+    return number
+
+
+def filter_factory(global_conf, **local_conf):
+    conf = dict(global_conf, **local_conf)
+    conf_file = conf.get('conf_file', DEFAULT_CONF_FILE)
+    reload_interval = _number(conf, 'reload_interval', 15, float)
+    logger = get_logger(conf, log_route='cloud_shunt',
+                        statsd_tail_prefix='cloud_shunt')
+    try:
+        mapping_source = MappingSource(conf_file, reload_interval, logger)
+    except ConfigError as err:
+        # refuse to start: a proxy silently serving without its mappings
+        # would hide archived objects from every client
+        raise ValueError(f'cloud_shunt: {err}') from None
+    register_swift_info('cloud_shunt', version=__version__,
+                        protocols=['s3'], reload_interval=reload_interval,
+                        bypass_header='X-Cloud-Sync-Shunt-Bypass')
+
+    def shunt_filter(app):
+        return CloudShuntMiddleware(app, conf, logger=logger,
+                                    mapping_source=mapping_source)
+    return shunt_filter

@@ -1,0 +1,198 @@
+"""The remote store client: S3 through boto3, one client per destination.
+
+A boto3 client is built once per distinct (endpoint, credentials, region,
+signature version, addressing style) and shared by every request and green
+thread of the proxy worker; botocore's client and its urllib3 pool are safe
+to share. Under the proxy's eventlet monkey-patching their sockets are green,
+so a slow bucket stalls only the requests that wait for it.
+
+Every failure is turned into a :class:`RemoteError` with a ``kind`` the
+middleware maps to a Swift answer (``not_found`` is the only kind that may
+become a 404).
+"""
+
+import urllib.parse
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+AWS_LABEL = 'AWS S3'
+DEFAULT_AWS_URL = 'https://s3.amazonaws.com'
+
+
+class RemoteError(Exception):
+    """A remote call failed.
+
+    ``kind`` is one of ``not_found``, ``range`` (416), ``archived`` (the
+    object is in an archive storage class), ``auth``, ``throttled``,
+    ``timeout``, ``connection``, ``server`` (5xx) or ``client`` (any other
+    refusal).
+    """
+
+    def __init__(self, kind, message, status=None, code=None):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.code = code
+
+    @property
+    def is_outage(self):
+        return self.kind not in ('not_found', 'range')
+
+
+AUTH_CODES = frozenset((
+    'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch',
+    'InvalidToken', 'ExpiredToken', 'TokenRefreshRequired',
+    'AuthorizationHeaderMalformed', 'InvalidSecurity', 'AllAccessDisabled',
+    'AccountProblem'))
+THROTTLE_CODES = frozenset((
+    'SlowDown', 'Throttling', 'ThrottlingException', 'RequestLimitExceeded',
+    'TooManyRequests', 'RequestThrottled', 'ServiceUnavailable'))
+NOT_FOUND_CODES = frozenset(('NoSuchKey', 'NotFound', '404'))
+
+
+def classify(err):
+    """Map a botocore exception to a :class:`RemoteError`."""
+    if isinstance(err, botocore.exceptions.ClientError):
+        meta = err.response.get('ResponseMetadata', {})
+        status = meta.get('HTTPStatusCode')
+        error = err.response.get('Error', {})
+        code = str(error.get('Code') or status)
+        message = error.get('Message') or code
+        if code in NOT_FOUND_CODES:
+            return RemoteError('not_found', message, status, code)
+        if code == 'InvalidObjectState':
+            return RemoteError('archived', message, status, code)
+        if code in ('InvalidRange', '416') or status == 416:
+            return RemoteError('range', message, status, code)
+        if code in THROTTLE_CODES or status in (429, 503):
+            return RemoteError('throttled', message, status, code)
+        if code in AUTH_CODES or status in (401, 403):
+            return RemoteError('auth', message, status, code)
+        if status and status >= 500:
+            return RemoteError('server', message, status, code)
+        return RemoteError('client', message, status, code)
+    if isinstance(err, (botocore.exceptions.ConnectTimeoutError,
+                        botocore.exceptions.ReadTimeoutError)):
+        return RemoteError('timeout', str(err))
+    return RemoteError('connection', str(err) or type(err).__name__)
+
+
+def is_amazon(endpoint):
+    if not endpoint:
+        return True
+    host = urllib.parse.urlsplit(endpoint).hostname or ''
+    return host == 'amazonaws.com' or host.endswith('.amazonaws.com')
+
+
+def location_label(profile):
+    """The remote store's name as listings show it (``AWS S3`` or the
+    endpoint URL, without any user info)."""
+    if not profile.aws_endpoint:
+        return AWS_LABEL
+    return public_endpoint(profile.aws_endpoint)
+
+
+def public_endpoint(endpoint):
+    parts = urllib.parse.urlsplit(endpoint)
+    netloc = parts.netloc.rsplit('@', 1)[-1]
+    return urllib.parse.urlunsplit(
+        (parts.scheme, netloc, parts.path, '', '')).rstrip('/')
+
+
+def object_url(profile, key):
+    """Where an object lives, as a URL with no credentials (for the
+    ``Content-Location`` header)."""
+    base = public_endpoint(profile.aws_endpoint) if profile.aws_endpoint \
+        else DEFAULT_AWS_URL
+    return '%s/%s/%s' % (base, urllib.parse.quote(profile.aws_bucket),
+                         urllib.parse.quote(key))
+
+
+class S3Remote:
+    """Remote calls for S3 profiles, through cached boto3 clients."""
+
+    def __init__(self, region='us-east-1', connect_timeout=2.0,
+                 read_timeout=10.0, max_pool_connections=50,
+                 max_attempts=2):
+        self.region = region
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_pool_connections = max_pool_connections
+        self.max_attempts = max_attempts
+        self._clients = {}
+
+    @staticmethod
+    def client_key(profile):
+        return (profile.aws_endpoint, profile.aws_identity,
+                profile.aws_secret, profile.aws_session_token,
+                profile.aws_region, profile.signature_version,
+                profile.addressing_style)
+
+    def client(self, profile):
+        key = self.client_key(profile)
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = self._build(profile)
+        return client
+
+    def warm(self, profiles):
+        """Build the clients of these profiles now, not on a request."""
+        for profile in profiles:
+            self.client(profile)
+
+    def _build(self, profile):
+        addressing = profile.addressing_style or 'auto'
+        if addressing == 'auto' and not is_amazon(profile.aws_endpoint):
+            addressing = 'path'
+        config = Config(
+            region_name=profile.aws_region or self.region,
+            signature_version=profile.signature_version or 's3v4',
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            max_pool_connections=self.max_pool_connections,
+            retries={'mode': 'standard',
+                     'total_max_attempts': self.max_attempts},
+            s3={'addressing_style': addressing},
+            # S3 clones rarely support the newer flexible checksums, and a
+            # checksum over a whole streamed body costs proxy CPU
+            request_checksum_calculation='when_required',
+            response_checksum_validation='when_required',
+            user_agent_extra='swift-cloud-shunt',
+        )
+        session = boto3.session.Session(
+            aws_access_key_id=profile.aws_identity,
+            aws_secret_access_key=profile.aws_secret,
+            aws_session_token=profile.aws_session_token)
+        return session.client('s3', endpoint_url=profile.aws_endpoint or None,
+                              config=config)
+
+    def _call(self, profile, operation, **kwargs):
+        method = getattr(self.client(profile), operation)
+        try:
+            return method(Bucket=profile.aws_bucket, **kwargs)
+        except (botocore.exceptions.BotoCoreError,
+                botocore.exceptions.ClientError) as err:
+            raise classify(err) from None
+
+    def head_object(self, profile, key):
+        return self._call(profile, 'head_object', Key=key)
+
+    def get_object(self, profile, key, byte_range=None):
+        """GET an object (or one byte range of it, ``bytes=…``); the
+        response's ``Body`` is a stream the caller must close."""
+        kwargs = {'Key': key}
+        if byte_range:
+            kwargs['Range'] = byte_range
+        return self._call(profile, 'get_object', **kwargs)
+
+    def list_objects(self, profile, prefix, marker='', delimiter='',
+                     max_keys=1000):
+        kwargs = {'Prefix': prefix, 'MaxKeys': max_keys}
+        if marker:
+            kwargs['Marker'] = marker
+        if delimiter:
+            kwargs['Delimiter'] = delimiter
+        return self._call(profile, 'list_objects', **kwargs)
