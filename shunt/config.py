@@ -53,11 +53,12 @@ import json
 import os
 import time
 
-from swift.common.utils import FALSE_VALUES, TRUE_VALUES
+from swift.common.utils.config import TRUE_VALUES
 
 ALL_CONTAINERS = '/*'
 PROTOCOLS_SUPPORTED = ('s3',)
 SIGNATURE_VERSIONS = ('s3v4', 's3')
+FALSE_VALUES = frozenset(('false', '0', 'no', 'off', 'f', 'n'))
 ADDRESSING_STYLES = ('auto', 'path', 'virtual')
 
 
