@@ -77,6 +77,7 @@ from swift.common.utils import config_true_value, get_logger, split_path
 
 from shunt import __version__
 from shunt.config import ConfigError, MappingSource
+from shunt.listing import ListingContext
 from shunt.objects import ObjectContext
 from shunt.remote import S3Remote
 
@@ -133,6 +134,8 @@ class CloudShuntMiddleware:
         if obj:
             return ObjectContext(self, profile).handle(
                 env, start_response, wsgi_to_str(obj))
+        if method == 'GET':
+            return ListingContext(self, profile).handle(env, start_response)
         return self.app(env, start_response)
 
 
