@@ -1,10 +1,214 @@
-"""Object GET/HEAD served from the bucket (work in progress)."""
+"""Object GET/HEAD: a local 404 in a mapped container served from the bucket.
+
+The archived object is answered through ``swob.Response`` with
+``conditional_response=True`` and a body object offering
+``app_iter_range``/``app_iter_ranges``, exactly as Swift's object server
+answers for a local object; swob therefore decides 200/206/304/412/416 and
+builds ``multipart/byteranges`` bodies with Swift's own rules, and the body
+object fetches from the bucket only the bytes swob asks for.
+
+Remote calls per request:
+
+* plain GET, or GET of a single byte range: one ``GetObject`` carrying the
+  range (its response gives the size, Etag and metadata swob needs);
+* GET with conditional headers or several ranges: one ``HeadObject``, then
+  one ranged ``GetObject`` per range actually served (none on 304/412);
+* HEAD: one ``HeadObject``.
+"""
+
+from swift.common.swob import (
+    HTTPServiceUnavailable,
+    Request,
+    Response,
+    multi_range_iterator,
+)
+from swift.common.utils import close_if_possible
+from swift.common.wsgi import WSGIContext
+
+from shunt import headers as shunt_headers
+from shunt.layout import object_key
+from shunt.remote import RemoteError, location_label, object_url
+
+CONDITIONAL_HEADERS = ('HTTP_IF_MATCH', 'HTTP_IF_NONE_MATCH',
+                       'HTTP_IF_MODIFIED_SINCE', 'HTTP_IF_UNMODIFIED_SINCE')
+# seconds a client is asked to wait after throttling or an archive-class
+# object
+RETRY_AFTER = 5
 
 
-class ObjectContext:
+def _s3_range(start, end):
+    """``Range`` value for one parsed swob range (either bound may be
+    None, ``end`` inclusive)."""
+    return 'bytes=%s-%s' % ('' if start is None else start,
+                            '' if end is None else end)
+
+
+class RemoteBody:
+    """The body of an archived object, read from the bucket on demand.
+
+    ``stream`` is an already open S3 body covering ``covers`` (a half-open
+    byte range); it is used if swob asks for exactly that range, otherwise
+    closed and the wanted bytes fetched instead.
+    """
+
+    def __init__(self, ctx, key, size, stream=None, covers=None):
+        self.ctx = ctx
+        self.key = key
+        self.size = size
+        self._stream = stream
+        self._covers = covers
+
+    def _take_stream(self, start, stop):
+        stream, self._stream = self._stream, None
+        if stream is not None and self._covers == (start, stop):
+            return stream
+        if stream is not None:
+            stream.close()
+        if start >= stop:
+            return None
+        byte_range = None
+        if (start, stop) != (0, self.size):
+            byte_range = _s3_range(start, stop - 1)
+        resp = self.ctx.get_remote(self.key, byte_range)
+        return resp['Body']
+
+    def _chunks(self, start, stop):
+        stream = None
+        try:
+            stream = self._take_stream(start, stop)
+            if stream is None:
+                return
+            for chunk in stream.iter_chunks(self.ctx.shunt.chunk_size):
+                yield chunk
+        except Exception as err:
+            self.ctx.log_remote_error('read', self.key, err)
+            # the status line is already sent: breaking the connection is
+            # the only way left to tell the client the body is short
+            raise
+        finally:
+            if stream is not None:
+                stream.close()
+
+    def __iter__(self):
+        return self._chunks(0, self.size)
+
+    def app_iter_range(self, start, stop):
+        return self._chunks(start, stop)
+
+    def app_iter_ranges(self, ranges, content_type, boundary, size):
+        return multi_range_iterator(ranges, content_type, boundary, size,
+                                    self._chunks)
+
+    def close(self):
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
+
+
+class ObjectContext(WSGIContext):
+    """One object GET/HEAD in a mapped container."""
+
     def __init__(self, shunt, profile):
+        super().__init__(shunt.app)
         self.shunt = shunt
         self.profile = profile
+        self.logger = shunt.logger
 
     def handle(self, env, start_response, obj):
-        return self.shunt.app(env, start_response)
+        local_iter = self._app_call(env)
+        if self._get_status_int() != 404:
+            start_response(self._response_status, self._response_headers,
+                           self._response_exc_info)
+            return local_iter
+        # a local 404 page is small: keep it to answer a remote miss
+        try:
+            local_body = b''.join(local_iter)
+        finally:
+            close_if_possible(local_iter)
+        req = Request(env)
+        key = object_key(self.profile.account, self.profile.container, obj,
+                         self.profile.custom_prefix)
+        try:
+            resp = self.remote_response(req, key)
+        except RemoteError as err:
+            if err.kind == 'not_found':
+                self.logger.increment('object.miss')
+                start_response(self._response_status,
+                               self._response_headers)
+                return [local_body]
+            resp = self.error_response(req, key, err)
+        else:
+            self.logger.increment('object.hit')
+        return resp(env, start_response)
+
+    # -- remote calls ---------------------------------------------------
+
+    def get_remote(self, key, byte_range=None):
+        return self.shunt.remote.get_object(self.profile, key, byte_range)
+
+    def remote_response(self, req, key):
+        """A swob Response for the archived object; raises RemoteError."""
+        ranges = req.range.ranges if req.range else []
+        single = len(ranges) == 1 and ranges[0] != (None, 0)
+        conditional = any(h in req.environ for h in CONDITIONAL_HEADERS)
+        if req.method == 'GET' and not conditional and (single or not ranges):
+            byte_range = _s3_range(*ranges[0]) if single else None
+            try:
+                s3 = self.get_remote(key, byte_range)
+            except RemoteError as err:
+                if err.kind != 'range':
+                    raise
+                # an unsatisfiable range: swob answers 416 from the size
+            else:
+                return self._response(req, key, s3, stream=s3['Body'])
+        s3 = self.shunt.remote.head_object(self.profile, key)
+        return self._response(req, key, s3)
+
+    def _response(self, req, key, s3, stream=None):
+        raw = s3['ResponseMetadata']['HTTPHeaders']
+        headers = shunt_headers.swift_object_headers(raw)
+        headers['Content-Location'] = object_url(self.profile, key)
+        size = int(raw.get('content-length', 0))
+        covers = (0, size)
+        if s3['ResponseMetadata'].get('HTTPStatusCode') == 206:
+            size, covers = shunt_headers.content_range_total(
+                raw.get('content-range'))
+            if size is None:
+                stream.close()
+                raise RemoteError('server', 'unparseable Content-Range from '
+                                  'the remote store')
+        body = RemoteBody(self, key, size, stream, covers)
+        resp = Response(request=req, headers=headers, app_iter=body,
+                        conditional_response=True)
+        resp.content_length = size
+        return resp
+
+    # -- failures -------------------------------------------------------
+
+    def log_remote_error(self, op, key, err):
+        if not isinstance(err, RemoteError):
+            err = RemoteError('connection', str(err) or type(err).__name__)
+        self.logger.increment('remote_error.%s' % err.kind)
+        self.logger.error(
+            'Remote %s failed for %s bucket %s key %r (%s): %s: %s', op,
+            location_label(self.profile), self.profile.aws_bucket, key,
+            self.profile.describe(), err.kind, err.message)
+
+    def error_response(self, req, key, err):
+        self.log_remote_error(req.method, key, err)
+        reasons = {
+            'timeout': 'the remote store timed out',
+            'connection': 'the remote store cannot be reached',
+            'throttled': 'the remote store is throttling requests',
+            'auth': 'the remote store refused the credentials',
+            'server': 'the remote store failed',
+            'archived': 'the object is in an archive storage class and '
+                        'must be restored before it can be read',
+        }
+        body = 'Archived object unavailable: %s.\n' % reasons.get(
+            err.kind, 'the remote store refused the request')
+        resp = HTTPServiceUnavailable(request=req, body=body,
+                                      content_type='text/plain')
+        if err.kind in ('throttled', 'archived'):
+            resp.headers['Retry-After'] = str(RETRY_AFTER)
+        return resp

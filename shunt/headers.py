@@ -1,0 +1,164 @@
+"""Header translation between S3 responses and Swift responses.
+
+An archived object answers with the headers Swift gives for a local object
+and nothing of S3's own (``x-amz-*``, S3's ``Server``, hop-by-hop headers):
+
+==========================  ===============================================
+Swift header                from S3
+==========================  ===============================================
+``Content-Type``            ``Content-Type``
+``Etag``                    ``ETag``, quoted as Swift quotes it
+``Last-Modified``           ``Last-Modified``
+``X-Timestamp``             ``Last-Modified`` (S3 keeps whole seconds)
+``X-Object-Meta-<name>``    ``x-amz-meta-<name>``, value decoded
+``Content-Encoding``, ...   the headers Swift's object server keeps
+                            (``Content-Disposition``, ``Content-Encoding``,
+                            ``Content-Language``, ``Cache-Control``,
+                            ``Expires``, ``X-Robots-Tag``)
+``X-Delete-At``             ``x-amz-meta-x-delete-at`` when the archiver
+                            kept it
+==========================  ===============================================
+
+Metadata values are decoded the ways archivers wrote them: RFC 2047 encoded
+words (``=?UTF-8?B?w6k=?=``), legacy percent-encoding (1space before late
+2018 quoted every value; a value is taken as legacy-quoted only when it holds
+nothing but characters such quoting leaves plus at least one valid ``%XX``,
+and un-quoting yields valid UTF-8), and raw UTF-8 bytes some S3 clones keep.
+
+The archiver's own bookkeeping keys (``x-static-large-object``,
+``x-object-manifest``, ``swift-slo-etag``) are not shown as user metadata.
+
+All functions are pure; values handed to swob are WSGI strings.
+"""
+
+import email.header
+import email.utils
+import re
+import urllib.parse
+
+from swift.common.swob import str_to_wsgi
+from swift.common.utils import Timestamp
+
+META_PREFIX = 'x-amz-meta-'
+SWIFT_META_PREFIX = 'X-Object-Meta-'
+# headers Swift's object server stores and returns as they were PUT
+PASSED_HEADERS = ('content-disposition', 'content-encoding',
+                  'content-language', 'cache-control', 'expires',
+                  'x-robots-tag')
+# user-metadata keys an archiver uses for its own bookkeeping
+BOOKKEEPING_META = frozenset(('x-static-large-object', 'x-object-manifest',
+                              'swift-slo-etag', 'x-delete-at'))
+
+_ENCODED_WORD = re.compile(r'=\?[^?\s]+\?[QqBb]\?[^?\s]*\?=')
+_LEGACY_QUOTED = re.compile(r'^[A-Za-z0-9_.\-~/%]*$')
+_PERCENT_ESCAPE = re.compile(r'%[0-9A-Fa-f]{2}')
+
+
+def _as_native(raw):
+    """http.client hands header values over as latin-1; S3 clones that keep
+    raw UTF-8 bytes in metadata are read back as UTF-8."""
+    try:
+        return raw.encode('latin-1').decode('utf-8')
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return raw
+
+
+def _decode_rfc2047(value):
+    try:
+        parts = email.header.decode_header(value)
+    except (email.errors.HeaderParseError, ValueError):
+        return value
+    out = []
+    for chunk, charset in parts:
+        if isinstance(chunk, str):
+            out.append(chunk)
+            continue
+        try:
+            out.append(chunk.decode(charset or 'ascii'))
+        except (LookupError, UnicodeDecodeError):
+            return value
+    return ''.join(out)
+
+
+def _decode_legacy_quoted(value):
+    if not _LEGACY_QUOTED.match(value) or not _PERCENT_ESCAPE.search(value):
+        return None
+    if value.count('%') != len(_PERCENT_ESCAPE.findall(value)):
+        return None
+    try:
+        return urllib.parse.unquote_to_bytes(value).decode('utf-8')
+    except UnicodeDecodeError:
+        return None
+
+
+def decode_meta_value(raw):
+    """The native string an archived metadata value stands for."""
+    value = _as_native(raw)
+    if _ENCODED_WORD.search(value):
+        return _decode_rfc2047(value)
+    legacy = _decode_legacy_quoted(value)
+    return value if legacy is None else legacy
+
+
+def quote_etag(etag):
+    etag = (etag or '').strip()
+    if etag.startswith('W/'):
+        etag = etag[2:]
+    return '"%s"' % etag.strip('"')
+
+
+def parse_http_date(value):
+    """Seconds since the epoch of an HTTP date, or None."""
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def content_range_total(value):
+    """The total size in a ``Content-Range: bytes a-b/N`` header, and the
+    range it covers as a half-open ``(start, stop)`` pair."""
+    match = re.match(r'^bytes (\d+)-(\d+)/(\d+)$', (value or '').strip())
+    if not match:
+        return None, None
+    start, end, total = (int(g) for g in match.groups())
+    return total, (start, end + 1)
+
+
+def user_metadata(s3_headers):
+    """``{meta-name: native value}`` of an S3 response's user metadata
+    (names lower-case, without the ``x-amz-meta-`` prefix)."""
+    return {name[len(META_PREFIX):]: decode_meta_value(value)
+            for name, value in s3_headers.items()
+            if name.lower().startswith(META_PREFIX)}
+
+
+def swift_object_headers(s3_headers):
+    """Swift response headers (WSGI strings) for an archived object, from
+    the S3 response's raw, lower-cased headers. ``Content-Length`` is left
+    to the caller, who knows whether this was a ranged read."""
+    headers = {
+        'Content-Type': s3_headers.get('content-type',
+                                       'application/octet-stream'),
+        'Etag': quote_etag(s3_headers.get('etag')),
+        'Accept-Ranges': 'bytes',
+    }
+    modified = parse_http_date(s3_headers.get('last-modified'))
+    if modified is not None:
+        ts = Timestamp(modified)
+        headers['X-Timestamp'] = ts.normal
+        headers['Last-Modified'] = email.utils.formatdate(
+            ts.ceil(), usegmt=True)
+    for name in PASSED_HEADERS:
+        if name in s3_headers:
+            headers[name.title()] = str_to_wsgi(
+                _as_native(s3_headers[name]))
+    meta = user_metadata(s3_headers)
+    for name, value in meta.items():
+        if name in BOOKKEEPING_META:
+            continue
+        headers[SWIFT_META_PREFIX + name] = str_to_wsgi(value)
+    delete_at = meta.get('x-delete-at', '').strip()
+    if delete_at.isdigit():
+        headers['X-Delete-At'] = delete_at
+    return headers

@@ -1,0 +1,131 @@
+import json
+import os
+
+import pytest
+
+from shunt.config import ConfigError, MappingSource, load_mappings
+from tests.unit.helpers import FakeLogger, write_mapping
+
+
+def profile(**kw):
+    base = {'account': 'AUTH_a', 'container': 'c', 'aws_bucket': 'bucket',
+            'aws_identity': 'id', 'aws_secret': 's3cr3t',
+            'merge_namespaces': True}
+    base.update(kw)
+    return base
+
+
+def test_loads_only_merge_namespaces_profiles(tmp_path):
+    path = write_mapping(tmp_path / 'm.json', [
+        profile(), profile(container='d', merge_namespaces=False),
+        profile(container='e', merge_namespaces='false'),
+        profile(container='f', merge_namespaces='true'),
+        profile(container='g', merge_namespaces=None)])
+    mappings = load_mappings(path)
+    assert sorted(p.container for p in mappings) == ['c', 'f']
+    assert [s[2] for s in mappings.skipped] == ['d', 'e', 'g']
+
+
+def test_other_1space_keys_are_ignored(tmp_path):
+    path = write_mapping(tmp_path / 'm.json', [profile(
+        copy_after=3600, retain_local=False, propagate_delete=False,
+        selection_criteria={'AND': []}, restore_object=True)])
+    (p,) = load_mappings(path)
+    assert p.restore_object is True and p.protocol == 's3'
+    assert 'aws_secret' not in p.extra and p.extra['copy_after'] == 3600
+    assert 's3cr3t' not in repr(p) and 's3cr3t' not in p.describe()
+
+
+@pytest.mark.parametrize('bad,field,words', [
+    ({'account': None}, 'account', 'required'),
+    ({'account': ''}, 'account', 'empty'),
+    ({'aws_bucket': 3}, 'aws_bucket', 'string'),
+    ({'aws_secret': None}, 'aws_secret', 'required'),
+    ({'container': 'a/b'}, 'container', '/*'),
+    ({'protocol': 'swift'}, 'protocol', 'not supported yet'),
+    ({'protocol': 'ftp'}, 'protocol', 'unknown'),
+    ({'restore_object': 'maybe'}, 'restore_object', 'true or false'),
+    ({'merge_namespaces': 1}, 'merge_namespaces', 'true or false'),
+    ({'aws_endpoint': 'ftp://x'}, 'aws_endpoint', 'URL'),
+    ({'signature_version': 'v5'}, 'signature_version', 'one of'),
+])
+def test_bad_profile_names_file_index_and_field(tmp_path, bad, field,
+                                                words):
+    path = write_mapping(tmp_path / 'm.json', [profile(container='ok'),
+                                               profile(**bad)])
+    with pytest.raises(ConfigError) as exc:
+        load_mappings(path)
+    msg = str(exc.value)
+    assert msg.startswith(f'{path}: containers[1].{field}: ')
+    assert words in msg
+    assert 's3cr3t' not in msg
+
+
+@pytest.mark.parametrize('text,words', [
+    ('{not json', 'not valid JSON'), ('[]', 'JSON object'),
+    ('{"containers": {}}', 'must be a list'),
+    ('{"containers": [3]}', 'containers[0]: expected an object'),
+])
+def test_bad_file(tmp_path, text, words):
+    path = tmp_path / 'm.json'
+    path.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_mappings(str(path))
+    assert str(path) in str(exc.value) and words in str(exc.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_mappings(str(tmp_path / 'nope.json'))
+    assert 'nope.json: cannot read' in str(exc.value)
+
+
+def test_duplicate_mapping_is_an_error(tmp_path):
+    path = write_mapping(tmp_path / 'm.json', [profile(), profile()])
+    with pytest.raises(ConfigError, match=r'containers\[1\].*containers\[0'):
+        load_mappings(path)
+
+
+def test_exact_container_wins_over_star(tmp_path):
+    path = write_mapping(tmp_path / 'm.json', [
+        profile(container='/*', aws_bucket='star'),
+        profile(container='c', aws_bucket='exact')])
+    mappings = load_mappings(path)
+    assert mappings.lookup('AUTH_a', 'c').aws_bucket == 'exact'
+    other = mappings.lookup('AUTH_a', 'other')
+    assert other.aws_bucket == 'star' and other.container == 'other'
+    assert mappings.lookup('AUTH_b', 'c') is None
+
+
+def test_reload_keeps_last_good_and_logs(tmp_path):
+    now = [0.0]
+    logger = FakeLogger()
+    path = write_mapping(tmp_path / 'm.json', [profile()])
+    source = MappingSource(path, 15, logger, clock=lambda: now[0])
+    assert len(source.current()) == 1
+    # changed within the interval: not seen yet
+    write_mapping(path, [profile(), profile(container='d')])
+    os.utime(path, ns=(1, 1))
+    now[0] = 10
+    assert len(source.current()) == 1
+    now[0] = 16
+    assert len(source.current()) == 2
+    # a broken file: ERROR logged once, previous mappings kept
+    with open(path, 'w') as fp:
+        fp.write('{"containers": [{"account": 1')
+    now[0] = 40
+    assert len(source.current()) == 2
+    now[0] = 60
+    assert len(source.current()) == 2
+    errors = [line for lvl, line in logger.lines if lvl == 'error']
+    assert len(errors) == 1 and 'not valid JSON' in errors[0]
+    # removing the file keeps the mappings too
+    os.unlink(path)
+    now[0] = 80
+    assert len(source.current()) == 2
+    assert 'cannot read' in logger.text('error')
+    # a fixed file is picked up
+    with open(path, 'w') as fp:
+        json.dump({'containers': []}, fp)
+    now[0] = 100
+    assert len(source.current()) == 0

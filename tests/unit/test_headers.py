@@ -1,0 +1,61 @@
+import pytest
+
+from shunt import headers
+
+
+@pytest.mark.parametrize('raw,value', [
+    ('plain value', 'plain value'),
+    ('=?UTF-8?B?w6k=?=', '\u00e9'),
+    ('=?UTF-8?Q?=04w?=', '\x04w'),
+    ('=?UTF-8?Q?h=04?=', 'h\x04'),
+    ('=?UTF-8?B?BAQEBAQ=?=', '\x04' * 5),
+    ('=?utf-8?q?caf=C3=A9?=', 'caf\u00e9'),
+    ('Wed%2C%20April%2030', 'Wed, April 30'),
+    ('%F0%9F%91%8D', '\U0001f44d'),
+    ('100%', '100%'),                      # not a valid escape: literal
+    ('50% off', '50% off'),                # space: not legacy-quoted
+    ('%FF%FE', '%FF%FE'),                  # not UTF-8 once unquoted
+    ('caf\u00c3\u00a9', 'caf\u00e9'),      # raw UTF-8 bytes from a clone
+    ('\u00e9', '\u00e9'),                  # latin-1 byte, not UTF-8
+])
+def test_decode_meta_value(raw, value):
+    assert headers.decode_meta_value(raw) == value
+
+
+def test_swift_object_headers():
+    s3 = {
+        'content-type': 'image/jpeg', 'content-length': '10',
+        'etag': '"0123456789abcdef0123456789abcdef"',
+        'last-modified': 'Thu, 16 Jan 2014 21:12:31 GMT',
+        'x-amz-meta-color': '=?UTF-8?B?w6k=?=', 'x-amz-meta-mtime': '12.5',
+        'x-amz-meta-x-static-large-object': 'True',
+        'x-amz-meta-x-delete-at': '1999999999',
+        'content-disposition': 'attachment', 'x-amz-request-id': 'R',
+        'x-amz-id-2': 'I', 'server': 'AmazonS3', 'connection': 'close',
+    }
+    out = headers.swift_object_headers(s3)
+    assert out == {
+        'Content-Type': 'image/jpeg',
+        'Etag': '"0123456789abcdef0123456789abcdef"',
+        'Accept-Ranges': 'bytes',
+        'X-Timestamp': '1389906751.00000',
+        'Last-Modified': 'Thu, 16 Jan 2014 21:12:31 GMT',
+        'Content-Disposition': 'attachment',
+        # WSGI string form of the UTF-8 bytes
+        'X-Object-Meta-color': '\u00c3\u00a9',
+        'X-Object-Meta-mtime': '12.5',
+        'X-Delete-At': '1999999999',
+    }
+
+
+@pytest.mark.parametrize('raw,quoted', [
+    ('"abc"', '"abc"'), ('abc', '"abc"'), ('W/"abc"', '"abc"'),
+    ('"abc-3"', '"abc-3"'), (None, '""')])
+def test_quote_etag(raw, quoted):
+    assert headers.quote_etag(raw) == quoted
+
+
+def test_content_range_total():
+    assert headers.content_range_total('bytes 5-9/100') == (100, (5, 10))
+    assert headers.content_range_total('bytes */100') == (None, None)
+    assert headers.content_range_total(None) == (None, None)
