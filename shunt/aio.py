@@ -1,0 +1,743 @@
+"""An all-in-one Swift cluster with an S3 endpoint, for demos and tests.
+
+:class:`Cluster` starts, on 127.0.0.1 and in a state directory of its own
+(a fresh temporary directory unless one is given):
+
+* ``memcached`` (tempauth keeps its tokens there);
+* an S3 endpoint: moto in server mode (``python -m moto.server``), with a
+  default bucket;
+* Swift's account, container, object and proxy servers, each a separate
+  process started from config files and 1-replica rings written into the
+  state directory. The proxy runs this project's ``cloud_shunt`` filter.
+
+Nothing is read from ``/etc/swift``: every server is started through
+:mod:`shunt.aio_server`, which makes Swift use the state directory's
+``swift.conf`` (two storage policies, ``gold`` and ``silver``, and the
+configured ``max_file_size``).
+
+Layout of the state directory::
+
+    swift.conf  *.ring.gz  builders/     cluster config and rings
+    {account,container,object,proxy}-server.conf
+    cloud-shunt.json                     the mapping file
+    log/<component>.log                  every process's console output
+    srv/<device>/                        the storage devices
+
+Users (tempauth): ``test:tester``/``testing`` (admin of ``AUTH_test``),
+``test:tester3``/``testing3`` (non-admin user of ``AUTH_test``) and
+``test2:tester2``/``testing2`` (admin of ``AUTH_test2``).
+
+Example::
+
+    with Cluster(reload_interval=0) as aio:
+        aio.write_mappings([aio.profile('AUTH_test', 'photos')])
+        aio.archive_object('AUTH_test', 'photos', 'cat.jpg', b'...')
+        conn = aio.swift_conn()
+        headers, body = conn.get_object('photos', 'cat.jpg')
+"""
+
+import atexit
+import http.client
+import json
+import os
+import pwd
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from shunt import layout
+
+HOST = '127.0.0.1'
+# below Linux's ephemeral range (32768-60999), so client sockets in
+# TIME_WAIT never hold them
+PORT_RANGE = (20000, 30000)
+DEFAULT_BUCKET = 'cloud-shunt-archive'
+DEFAULT_MAX_FILE_SIZE = 5368709122
+S3_KEY = 'cloud-shunt-aio-key'
+S3_SECRET = 'cloud-shunt-aio-secret'
+S3_REGION = 'us-east-1'
+USERS = (
+    # (account, user, key, groups)
+    ('test', 'tester', 'testing', '.admin'),
+    ('test', 'tester3', 'testing3', ''),
+    ('test2', 'tester2', 'testing2', '.admin'),
+)
+BACKENDS = ('account', 'container', 'object')
+# rings: (ring file name, server, device)
+RINGS = (
+    ('account', 'account', 'acct'),
+    ('container', 'container', 'cont'),
+    ('object', 'object', 'obj'),
+    ('object-1', 'object', 'obj'),
+)
+PIPELINE = ('catch_errors gatekeeper healthcheck proxy-logging cache '
+            'listing_formats tempauth copy cloud_shunt slo dlo '
+            'versioned_writes symlink proxy-logging proxy-server')
+STOP_GRACE = 5.0
+LOG_TAIL_LINES = 30
+# a port found in use at start-up is retried with new ports this often
+START_ATTEMPTS = 3
+
+
+class ClusterError(RuntimeError):
+    """A component of the cluster failed to start (or to stop)."""
+
+
+def _port_is_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_ports(count, taken=()):
+    """``count`` distinct ports in :data:`PORT_RANGE` free right now."""
+    rng = random.SystemRandom()
+    ports = []
+    for _ in range(2000):
+        port = rng.randint(*PORT_RANGE)
+        if port in ports or port in taken:
+            continue
+        if _port_is_free(port):
+            ports.append(port)
+            if len(ports) == count:
+                return ports
+    raise ClusterError(f'no {count} free ports found in {PORT_RANGE}')
+
+
+def _port_taken(message):
+    """Does a start-up failure say that a port was taken meanwhile?"""
+    return 'Address already in use' in message or (
+        'Could not bind to' in message)
+
+
+def tail(path, lines=LOG_TAIL_LINES):
+    """The last ``lines`` lines of a text file ('' if unreadable)."""
+    try:
+        with open(path, 'rb') as fp:
+            fp.seek(0, os.SEEK_END)
+            size = fp.tell()
+            fp.seek(max(0, size - 64 * 1024))
+            data = fp.read()
+    except OSError:
+        return ''
+    text = data.decode('utf-8', 'replace')
+    return '\n'.join(text.splitlines()[-lines:])
+
+
+def _set_parent_death_signal():
+    """Child side of :class:`Process`: get SIGTERM if the parent dies, so a
+    killed test run leaves no servers behind (Linux only, best effort)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except Exception:
+        pass
+
+
+class Process:
+    """One component: a child process in its own session, its console
+    output appended to ``log_path``."""
+
+    def __init__(self, name, argv, log_path, cwd=None):
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.cwd = cwd
+        self.popen = None
+
+    def start(self):
+        env = dict(os.environ, PYTHONUNBUFFERED='1')
+        with open(self.log_path, 'ab') as log:
+            log.write(f'--- {time.strftime("%Y-%m-%d %H:%M:%S")} starting '
+                      f'{self.name}: {" ".join(self.argv)}\n'.encode())
+            log.flush()
+            self.popen = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, cwd=self.cwd, env=env,
+                start_new_session=True, close_fds=True,
+                preexec_fn=(_set_parent_death_signal
+                            if sys.platform.startswith('linux') else None))
+
+    @property
+    def pid(self):
+        return self.popen.pid if self.popen else None
+
+    def running(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def exit_status(self):
+        return None if self.popen is None else self.popen.poll()
+
+    def signal(self, signum):
+        """Signal the whole process group (servers fork workers)."""
+        if self.popen is None:
+            return
+        try:
+            os.killpg(self.popen.pid, signum)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            self.popen.send_signal(signum)
+
+    def reap(self, timeout):
+        """Wait up to ``timeout`` for the process; kill its group with
+        SIGKILL after that. Returns when it is gone."""
+        if self.popen is None:
+            return
+        try:
+            self.popen.wait(timeout=max(0.0, timeout))
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.popen.wait()
+        # workers left in the group (their parent died first) go too
+        self.signal(signal.SIGKILL)
+        self.popen = None
+
+    def stop(self, grace=STOP_GRACE):
+        if self.popen is None:
+            return
+        self.signal(signal.SIGTERM)
+        self.reap(grace)
+
+    def tail(self, lines=LOG_TAIL_LINES):
+        return tail(self.log_path, lines)
+
+
+def _http_status(port, path, headers=None, timeout=1.0):
+    """(status, headers) of a GET on 127.0.0.1:port, or None when the
+    server does not answer."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request('GET', path, headers=headers or {})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status, resp.headers
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def _memcached_answers(port, timeout=1.0):
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as sock:
+            sock.sendall(b'version\r\n')
+            return sock.recv(64).startswith(b'VERSION')
+    except OSError:
+        return False
+
+
+def _ini(sections):
+    """Render ``[(section, {option: value})]`` as an ini file."""
+    out = []
+    for section, options in sections:
+        out.append(f'[{section}]')
+        for key, value in options.items():
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                value = 'true' if value else 'false'
+            out.append(f'{key} = {value}')
+        out.append('')
+    return '\n'.join(out)
+
+
+def _write_atomic(path, data):
+    tmp = f'{path}.{os.getpid()}.tmp'
+    with open(tmp, 'wb') as fp:
+        fp.write(data)
+        fp.flush()
+        os.fsync(fp.fileno())
+    os.replace(tmp, path)
+
+
+class Cluster:
+    """An all-in-one Swift + S3 cluster on 127.0.0.1 (see module doc).
+
+    :param state_dir: directory for configs, rings, data and logs; created
+        if missing. Default: a new temporary directory, removed by
+        :meth:`stop` (a given directory is kept).
+    :param reload_interval: the ``cloud_shunt`` filter's reload interval
+        (0: every request sees the current mapping file).
+    :param filter_conf: extra ``[filter:cloud_shunt]`` options.
+    :param proxy_conf: extra ``[app:proxy-server]`` options.
+    :param proxy_workers: proxy ``workers``.
+    :param max_file_size: ``[swift-constraints] max_file_size``.
+    :param bucket: the default bucket, created at start.
+    :param start_timeout: seconds to wait for every component to be ready.
+    """
+
+    def __init__(self, state_dir=None, reload_interval=15, filter_conf=None,
+                 proxy_conf=None, proxy_workers=1,
+                 max_file_size=DEFAULT_MAX_FILE_SIZE, bucket=DEFAULT_BUCKET,
+                 start_timeout=30.0):
+        self._own_state_dir = state_dir is None
+        self.state_dir = os.path.abspath(
+            state_dir or tempfile.mkdtemp(prefix='cloud-shunt-aio-'))
+        self.reload_interval = reload_interval
+        self.filter_conf = dict(filter_conf or {})
+        self.proxy_conf = dict(proxy_conf or {})
+        self.proxy_workers = proxy_workers
+        self.max_file_size = int(max_file_size)
+        self.bucket = bucket
+        self.start_timeout = start_timeout
+        self.s3_key = S3_KEY
+        self.s3_secret = S3_SECRET
+        self.s3_region = S3_REGION
+        self.mapping_file = os.path.join(self.state_dir, 'cloud-shunt.json')
+        self.log_dir = os.path.join(self.state_dir, 'log')
+        self.devices_dir = os.path.join(self.state_dir, 'srv')
+        self.ports = {}
+        self.procs = {}
+        self._s3_client = None
+        self._last_mapping_mtime = 0
+        self._atexit = None
+        self.started = False
+
+    # -- addresses ------------------------------------------------------
+
+    @property
+    def proxy_url(self):
+        return f'http://{HOST}:{self.ports["proxy"]}'
+
+    @property
+    def auth_url(self):
+        return self.proxy_url + '/auth/v1.0'
+
+    @property
+    def s3_endpoint(self):
+        return f'http://{HOST}:{self.ports["s3"]}'
+
+    @property
+    def memcache_servers(self):
+        return f'{HOST}:{self.ports["memcached"]}'
+
+    def log_path(self, component):
+        """The log file of ``component`` (``proxy``, ``account``,
+        ``container``, ``object``, ``s3`` or ``memcached``)."""
+        name = f'{component}-server' if component in BACKENDS + (
+            'proxy',) else component
+        return os.path.join(self.log_dir, f'{name}.log')
+
+    @property
+    def proxy_log_path(self):
+        return self.log_path('proxy')
+
+    def conf_path(self, server):
+        return os.path.join(self.state_dir, f'{server}-server.conf')
+
+    # -- lifecycle ------------------------------------------------------
+
+    def __enter__(self):
+        if not self.started:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def start(self):
+        """Write the configuration, start every component and wait until
+        all are ready; raises :class:`ClusterError` (after stopping what
+        was started) naming the failing component."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self._start_once()
+            except ClusterError as err:
+                self._stop_processes()
+                if attempt < START_ATTEMPTS and _port_taken(str(err)):
+                    continue
+                raise
+            break
+        self.started = True
+        if self._atexit is None:
+            self._atexit = self.stop
+            atexit.register(self._atexit)
+        return self
+
+    def _start_once(self):
+        for path in (self.state_dir, self.log_dir, self.devices_dir):
+            os.makedirs(path, exist_ok=True)
+        names = ('memcached', 's3') + BACKENDS + ('proxy',)
+        self.ports = dict(zip(names, pick_ports(len(names)),
+                              strict=True))
+        self._s3_client = None  # bound to the previous endpoint
+        self._write_swift_conf()
+        self._write_rings()
+        for server in BACKENDS:
+            self._write_backend_conf(server)
+        self._write_proxy_conf(self.filter_conf, self.proxy_conf)
+        if not os.path.exists(self.mapping_file):
+            self.write_mappings([])
+        deadline = time.monotonic() + self.start_timeout
+        self._spawn_memcached()
+        self._spawn_s3()
+        for server in BACKENDS:
+            self._spawn_swift(server)
+        # the proxy starts while the others come up: it only needs them
+        # when requests arrive
+        self._spawn_swift('proxy')
+        self._wait_until(deadline, 'memcached',
+                         lambda: _memcached_answers(self.ports['memcached']))
+        self._wait_s3(deadline)
+        for server in BACKENDS:
+            self._wait_healthcheck(server, deadline)
+        self._wait_proxy(deadline)
+
+    def stop(self):
+        """Stop every component (SIGTERM, SIGKILL after a grace period);
+        remove the state directory if it was a temporary one."""
+        self._stop_processes()
+        self.started = False
+        if self._atexit is not None:
+            atexit.unregister(self._atexit)
+            self._atexit = None
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _stop_processes(self, names=None):
+        names = list(self.procs) if names is None else names
+        procs = [self.procs.pop(n) for n in names if n in self.procs]
+        for proc in procs:
+            proc.signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        for proc in procs:
+            proc.reap(deadline - time.monotonic())
+
+    # -- waiting --------------------------------------------------------
+
+    def _failure(self, name, what):
+        proc = self.procs.get(name)
+        log = self.log_path(name)
+        status = proc.exit_status() if proc else None
+        last = tail(log)
+        if status is not None:
+            what = f'exited with status {status} ({what})'
+            # the last line of a dying server is usually its error
+            lines = [line for line in last.splitlines() if line.strip()]
+            if lines and not lines[-1].startswith('--- '):
+                what += f': {lines[-1].strip()}'
+        return ClusterError(
+            f'{name}: {what}\n--- last lines of {log} ---\n{last}')
+
+    def _wait_until(self, deadline, name, ready, what='not ready'):
+        while True:
+            proc = self.procs.get(name)
+            if proc is not None and not proc.running():
+                raise self._failure(name, 'failed to start')
+            if ready():
+                return
+            if time.monotonic() > deadline:
+                raise self._failure(
+                    name, f'{what} after {self.start_timeout:g}s')
+            time.sleep(0.05)
+
+    def _wait_healthcheck(self, server, deadline):
+        port = self.ports[server]
+        self._wait_until(
+            deadline, server,
+            lambda: (_http_status(port, '/healthcheck') or (0,))[0] == 200,
+            what='no 200 from /healthcheck')
+
+    def _wait_s3(self, deadline):
+        self._wait_until(
+            deadline, 's3',
+            lambda: _http_status(self.ports['s3'], '/') is not None,
+            what='S3 endpoint does not answer')
+        try:
+            self.create_bucket(self.bucket)
+        except Exception as err:
+            raise self._failure('s3', f'cannot create bucket '
+                                      f'{self.bucket}: {err}')
+
+    def _wait_proxy(self, deadline):
+        self._wait_healthcheck('proxy', deadline)
+        user, key = 'test:tester', 'testing'
+
+        def token_ok():
+            got = _http_status(self.ports['proxy'], '/auth/v1.0',
+                               {'X-Auth-User': user, 'X-Auth-Key': key})
+            return bool(got and got[0] == 200 and
+                        got[1].get('X-Auth-Token'))
+        self._wait_until(deadline, 'proxy', token_ok,
+                         what=f'no tempauth token for {user}')
+
+    # -- components -----------------------------------------------------
+
+    def _spawn(self, name, argv):
+        log = self.log_path(name)
+        proc = Process(name, argv, log, cwd=self.state_dir)
+        proc.start()
+        self.procs[name] = proc
+        return proc
+
+    def _spawn_memcached(self):
+        binary = shutil.which('memcached') or '/usr/bin/memcached'
+        if not os.path.exists(binary):
+            raise ClusterError('memcached: not installed (run '
+                               'tools/bootstrap.sh)')
+        argv = [binary, '-l', HOST, '-p', str(self.ports['memcached']),
+                '-U', '0', '-m', '64', '-c', '1024']
+        if os.geteuid() == 0:
+            argv += ['-u', 'root']
+        self._spawn('memcached', argv)
+
+    def _spawn_s3(self):
+        self._spawn('s3', [sys.executable, '-m', 'moto.server', '-H', HOST,
+                           '-p', str(self.ports['s3'])])
+
+    def _spawn_swift(self, server):
+        self._spawn(server, [sys.executable, '-m', 'shunt.aio_server',
+                             server, self.conf_path(server), '-v'])
+
+    def stop_s3(self):
+        """Stop the S3 endpoint (every bucket and object is lost)."""
+        self._stop_processes(['s3'])
+
+    def start_s3(self):
+        """Start the S3 endpoint again on the same port, with an empty
+        default bucket."""
+        self._stop_processes(['s3'])
+        self._spawn_s3()
+        self._wait_s3(time.monotonic() + self.start_timeout)
+
+    def stop_memcached(self):
+        self._stop_processes(['memcached'])
+
+    def start_memcached(self):
+        self._stop_processes(['memcached'])
+        self._spawn_memcached()
+        self._wait_until(time.monotonic() + self.start_timeout, 'memcached',
+                         lambda: _memcached_answers(self.ports['memcached']))
+
+    def restart_proxy(self, filter_conf=None, proxy_conf=None):
+        """Rewrite the proxy config and restart only the proxy.
+
+        ``filter_conf``/``proxy_conf`` are applied on top of the
+        constructor's options (a value of None removes an option);
+        ``restart_proxy()`` restores the constructor's configuration.
+        Raises :class:`ClusterError` with the proxy's output when it does
+        not start (the proxy stays down until the next restart).
+        """
+        self._stop_processes(['proxy'])
+        self._write_proxy_conf(
+            dict(self.filter_conf, **(filter_conf or {})),
+            dict(self.proxy_conf, **(proxy_conf or {})))
+        self._spawn_swift('proxy')
+        try:
+            self._wait_proxy(time.monotonic() + self.start_timeout)
+        except ClusterError:
+            self._stop_processes(['proxy'])
+            raise
+
+    def proxy_running(self):
+        proc = self.procs.get('proxy')
+        return bool(proc and proc.running())
+
+    # -- configuration files --------------------------------------------
+
+    def _write_swift_conf(self):
+        sections = [
+            ('swift-hash', {
+                'swift_hash_path_prefix': 'cloud-shunt-aio-prefix',
+                'swift_hash_path_suffix': 'cloud-shunt-aio-suffix'}),
+            ('storage-policy:0', {'name': 'gold', 'default': 'yes'}),
+            ('storage-policy:1', {'name': 'silver'}),
+            ('swift-constraints', {'max_file_size': self.max_file_size}),
+        ]
+        _write_atomic(os.path.join(self.state_dir, 'swift.conf'),
+                      _ini(sections).encode())
+
+    def _write_rings(self):
+        from swift.common.ring import RingBuilder
+        builders = os.path.join(self.state_dir, 'builders')
+        os.makedirs(builders, exist_ok=True)
+        for ring_name, server, device in RINGS:
+            os.makedirs(os.path.join(self.devices_dir, device),
+                        exist_ok=True)
+            builder = RingBuilder(6, 1, 1)
+            builder.add_dev({'id': 0, 'region': 1, 'zone': 1, 'ip': HOST,
+                             'port': self.ports[server], 'device': device,
+                             'weight': 1.0})
+            builder.rebalance()
+            builder.save(os.path.join(builders, f'{ring_name}.builder'))
+            builder.get_ring().save(
+                os.path.join(self.state_dir, f'{ring_name}.ring.gz'))
+
+    def _default_section(self, server, port, workers):
+        return {
+            'bind_ip': HOST,
+            'bind_port': port,
+            # fail fast on a taken port (start() then retries elsewhere)
+            'bind_timeout': 2,
+            'workers': workers,
+            # run as whoever runs the cluster (Swift defaults to 'swift')
+            'user': pwd.getpwuid(os.geteuid()).pw_name,
+            'swift_dir': self.state_dir,
+            'devices': self.devices_dir,
+            'mount_check': False,
+            'disable_fallocate': True,
+            'log_name': f'{server}-server',
+            'log_level': 'INFO',
+            'log_custom_handlers': 'shunt.aio_server.console_only_logging',
+        }
+
+    def _write_backend_conf(self, server):
+        sections = [
+            ('DEFAULT', self._default_section(server, self.ports[server],
+                                              0)),
+            ('pipeline:main', {'pipeline': f'healthcheck {server}-server'}),
+            ('filter:healthcheck', {'use': 'egg:swift#healthcheck'}),
+            (f'app:{server}-server', {'use': f'egg:swift#{server}'}),
+        ]
+        _write_atomic(self.conf_path(server), _ini(sections).encode())
+
+    def _write_proxy_conf(self, filter_conf, proxy_conf):
+        proxy = {'use': 'egg:swift#proxy',
+                 'allow_account_management': True,
+                 'account_autocreate': True}
+        proxy.update(proxy_conf)
+        tempauth = {'use': 'egg:swift#tempauth'}
+        for account, user, key, groups in USERS:
+            tempauth[f'user_{account}_{user}'] = f'{key} {groups}'.strip()
+        shunt = {'use': 'egg:swift-cloud-shunt#cloud_shunt',
+                 'conf_file': self.mapping_file,
+                 'reload_interval': self.reload_interval}
+        shunt.update(filter_conf)
+        sections = [
+            ('DEFAULT', self._default_section('proxy', self.ports['proxy'],
+                                              self.proxy_workers)),
+            ('pipeline:main', {'pipeline': PIPELINE}),
+            ('app:proxy-server', proxy),
+            ('filter:catch_errors', {'use': 'egg:swift#catch_errors'}),
+            ('filter:gatekeeper', {'use': 'egg:swift#gatekeeper'}),
+            ('filter:healthcheck', {'use': 'egg:swift#healthcheck'}),
+            ('filter:proxy-logging', {'use': 'egg:swift#proxy_logging'}),
+            ('filter:cache', {'use': 'egg:swift#memcache',
+                              'memcache_servers': self.memcache_servers}),
+            ('filter:listing_formats', {'use': 'egg:swift#listing_formats'}),
+            ('filter:tempauth', tempauth),
+            ('filter:copy', {'use': 'egg:swift#copy'}),
+            ('filter:cloud_shunt', shunt),
+            ('filter:slo', {'use': 'egg:swift#slo'}),
+            ('filter:dlo', {'use': 'egg:swift#dlo'}),
+            ('filter:versioned_writes', {'use': 'egg:swift#versioned_writes',
+                                         'allow_versioned_writes': True}),
+            ('filter:symlink', {'use': 'egg:swift#symlink'}),
+        ]
+        _write_atomic(self.conf_path('proxy'), _ini(sections).encode())
+
+    def write_mappings(self, profiles):
+        """Replace the mapping file atomically (temp file + rename).
+
+        ``profiles`` is the list of profiles (written as
+        ``{"containers": profiles}``), or a str/bytes written verbatim (to
+        test broken files). The new file always has a later mtime than the
+        previous one, so a reloading proxy sees the change.
+        """
+        if isinstance(profiles, str):
+            data = profiles.encode('utf-8')
+        elif isinstance(profiles, bytes):
+            data = profiles
+        else:
+            data = json.dumps({'containers': list(profiles)},
+                              indent=2).encode('utf-8')
+        _write_atomic(self.mapping_file, data)
+        mtime = os.stat(self.mapping_file).st_mtime_ns
+        if mtime <= self._last_mapping_mtime:
+            mtime = self._last_mapping_mtime + 1_000_000
+            os.utime(self.mapping_file, ns=(mtime, mtime))
+        self._last_mapping_mtime = mtime
+
+    def profile(self, account, container, **overrides):
+        """A mapping profile for the default bucket, endpoint and
+        credentials (hashed layout unless ``custom_prefix`` is given)."""
+        profile = {
+            'account': account,
+            'container': container,
+            'aws_bucket': self.bucket,
+            'aws_endpoint': self.s3_endpoint,
+            'aws_identity': self.s3_key,
+            'aws_secret': self.s3_secret,
+            'merge_namespaces': True,
+            'protocol': 's3',
+        }
+        profile.update(overrides)
+        return profile
+
+    # -- clients --------------------------------------------------------
+
+    def s3_client(self):
+        """A boto3 S3 client for the endpoint (path style, SigV4); the
+        same client on every call."""
+        if self._s3_client is None:
+            import boto3
+            from botocore.config import Config
+            self._s3_client = boto3.session.Session().client(
+                's3', endpoint_url=self.s3_endpoint,
+                aws_access_key_id=self.s3_key,
+                aws_secret_access_key=self.s3_secret,
+                region_name=self.s3_region,
+                config=Config(signature_version='s3v4',
+                              s3={'addressing_style': 'path'},
+                              retries={'max_attempts': 2, 'mode': 'standard'},
+                              connect_timeout=5, read_timeout=30))
+        return self._s3_client
+
+    def create_bucket(self, bucket):
+        client = self.s3_client()
+        try:
+            client.create_bucket(Bucket=bucket)
+        except client.exceptions.BucketAlreadyOwnedByYou:
+            pass
+
+    def swift_conn(self, user='test:tester', key='testing', **kwargs):
+        """A ``swiftclient.client.Connection`` (no retries unless asked)."""
+        from swiftclient import client as swiftclient
+        kwargs.setdefault('retries', 0)
+        return swiftclient.Connection(authurl=self.auth_url, user=user,
+                                      key=key, **kwargs)
+
+    def token(self, user='test:tester', key='testing'):
+        """``(storage_url, token)`` for a tempauth user."""
+        from swiftclient import client as swiftclient
+        return swiftclient.get_auth(self.auth_url, user, key)
+
+    def info(self):
+        """The proxy's ``/info`` document."""
+        conn = http.client.HTTPConnection(HOST, self.ports['proxy'],
+                                          timeout=10)
+        try:
+            conn.request('GET', '/info')
+            resp = conn.getresponse()
+            body = resp.read()
+        finally:
+            conn.close()
+        if resp.status != 200:
+            raise ClusterError(f'/info answered {resp.status}')
+        return json.loads(body)
+
+    def archive_object(self, account, container, name, body, metadata=None,
+                       content_type=None, custom_prefix=None, bucket=None):
+        """Put an object into the bucket where the archive layout puts
+        ``account/container/name``; returns the key."""
+        key = layout.object_key(account, container, name, custom_prefix)
+        if isinstance(body, str):
+            body = body.encode('utf-8')
+        kwargs = {'Bucket': bucket or self.bucket, 'Key': key, 'Body': body,
+                  'Metadata': dict(metadata or {})}
+        if content_type:
+            kwargs['ContentType'] = content_type
+        self.s3_client().put_object(**kwargs)
+        return key
+
