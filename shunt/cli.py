@@ -1,0 +1,325 @@
+"""The ``cloud-shunt`` command.
+
+Subcommands:
+
+``cloud-shunt aio [--state-dir DIR]``
+    Start an all-in-one Swift cluster with an S3 endpoint on 127.0.0.1 (see
+    :mod:`shunt.aio`), print how to use it and keep it running until Ctrl-C
+    or SIGTERM.
+``cloud-shunt demo [--state-dir DIR] [--check]``
+    The same, seeded with a mapped container ``archive`` of ``AUTH_test``
+    holding local objects and objects found only in the bucket. ``--check``
+    reads the archived objects through the proxy, verifies them, prints
+    ``OK`` and exits (0 on success) instead of staying up.
+
+Adding a subcommand::
+
+    @command('locate', help='...')
+    @argument('name')
+    def locate(args):
+        ...
+        return 0  # exit status
+"""
+
+import argparse
+import contextlib
+import signal
+import sys
+import time
+from urllib.parse import quote
+
+_COMMANDS = {}
+
+
+def command(name, help, description=None):
+    """Register ``func(args) -> exit status`` as subcommand ``name``."""
+    def register(func):
+        _COMMANDS[name] = (func, help, description or help)
+        return func
+    return register
+
+
+def argument(*args, **kwargs):
+    """Add an ``add_argument(*args, **kwargs)`` to a subcommand (put it
+    below :func:`command`; arguments are added top to bottom)."""
+    def add(func):
+        func.__dict__.setdefault('cli_arguments', []).insert(
+            0, (args, kwargs))
+        return func
+    return add
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog='cloud-shunt',
+        description='Tools for the swift-cloud-shunt middleware.')
+    subparsers = parser.add_subparsers(dest='command', metavar='COMMAND')
+    subparsers.required = True
+    for name, (func, help_, description) in _COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_,
+                                    description=description)
+        for args, kwargs in getattr(func, 'cli_arguments', ()):
+            sub.add_argument(*args, **kwargs)
+        sub.set_defaults(func=func)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- aio / demo -----------------------------------------------------------
+
+class _Terminated(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm():
+    """Turn SIGTERM into an exception while the cluster is up."""
+    def handler(signum, frame):
+        raise _Terminated()
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _start_cluster(args):
+    from shunt.aio import Cluster
+    print('Starting the all-in-one cluster...', flush=True)
+    started = time.monotonic()
+    cluster = Cluster(state_dir=args.state_dir,
+                      reload_interval=args.reload_interval)
+    cluster.start()
+    print(f'Cluster up in {time.monotonic() - started:.1f}s.\n', flush=True)
+    return cluster
+
+
+def _print_endpoints(cluster):
+    storage_url, token = cluster.token()
+    print(f"""Swift proxy     {cluster.proxy_url}
+  auth (v1.0)   {cluster.auth_url}
+  users         test:tester / testing    (admin of AUTH_test)
+                test:tester3 / testing3  (non-admin of AUTH_test)
+                test2:tester2 / testing2 (admin of AUTH_test2)
+  storage URL   {storage_url}
+  token         {token}
+  policies      gold (default), silver
+S3 endpoint     {cluster.s3_endpoint}
+  credentials   {cluster.s3_key} / {cluster.s3_secret}
+  bucket        {cluster.bucket}
+Mapping file    {cluster.mapping_file}
+  (re-read every {cluster.reload_interval:g}s; make profiles with
+  "merge_namespaces": true and the endpoint/credentials above)
+State dir       {cluster.state_dir}
+Proxy log       {cluster.proxy_log_path}
+
+Try:
+  export ST_AUTH={cluster.auth_url} ST_USER=test:tester ST_KEY=testing
+  swift stat
+  swift upload mycontainer README.rst
+  curl -i -H 'X-Auth-Token: {token}' {storage_url}
+  AWS_ACCESS_KEY_ID={cluster.s3_key} \\
+    AWS_SECRET_ACCESS_KEY={cluster.s3_secret} \\
+    aws --endpoint-url {cluster.s3_endpoint} s3 ls s3://{cluster.bucket} \\
+    --recursive
+""", flush=True)
+    return storage_url, token
+
+
+def _serve(cluster):
+    print('Up; press Ctrl-C to stop.', flush=True)
+    reported = set()
+    while True:
+        time.sleep(1)
+        for name, proc in list(cluster.procs.items()):
+            if not proc.running() and name not in reported:
+                reported.add(name)
+                print(f'WARNING: {name} exited (status '
+                      f'{proc.exit_status()}); see {proc.log_path}',
+                      file=sys.stderr, flush=True)
+
+
+def _run(args, seed=None, check=None):
+    cluster = None
+    try:
+        with _stop_on_sigterm():
+            cluster = _start_cluster(args)
+            demo = seed(cluster) if seed else None
+            storage_url, token = _print_endpoints(cluster)
+            if demo:
+                _print_demo(cluster, demo, storage_url, token)
+            if check:
+                return check(cluster, demo)
+            _serve(cluster)
+    except (KeyboardInterrupt, _Terminated):
+        print('\nStopping...', flush=True)
+        return 0
+    except Exception as err:
+        print(f'cloud-shunt: {err}', file=sys.stderr, flush=True)
+        return 1
+    finally:
+        if cluster is not None:
+            # a second Ctrl-C must not leave servers behind
+            with _ignoring_signals():
+                cluster.stop()
+            print('Stopped.', flush=True)
+
+
+@contextlib.contextmanager
+def _ignoring_signals():
+    previous = {sig: signal.signal(sig, signal.SIG_IGN)
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+_CLUSTER_ARGUMENTS = (
+    (('--state-dir',), dict(
+        metavar='DIR', default=None,
+        help='directory for configs, rings, data and logs (created if '
+             'missing, kept afterwards); default: a temporary directory '
+             'removed on exit')),
+    (('--reload-interval',), dict(
+        metavar='SECONDS', type=float, default=1.0,
+        help='how often the proxy re-reads the mapping file (default: '
+             '%(default)s)')),
+)
+
+
+def _cluster_arguments(func):
+    for args, kwargs in reversed(_CLUSTER_ARGUMENTS):
+        func = argument(*args, **kwargs)(func)
+    return func
+
+
+@command('aio', help='run an all-in-one Swift cluster and S3 endpoint',
+         description='Start Swift (account, container, object, proxy with '
+                     'cloud_shunt), memcached and an S3 endpoint on '
+                     '127.0.0.1, print how to use them, and stop everything '
+                     'on Ctrl-C or SIGTERM.')
+@_cluster_arguments
+def aio_command(args):
+    return _run(args)
+
+
+# what `demo` seeds: container DEMO_CONTAINER of DEMO_ACCOUNT, mapped to
+# the default bucket with the hashed layout
+DEMO_ACCOUNT = 'AUTH_test'
+DEMO_CONTAINER = 'archive'
+DEMO_LOCAL = {
+    'readme.txt': b'This object is stored in Swift.\n',
+    'local/notes.txt': b'Local objects are served by Swift as usual.\n',
+}
+DEMO_UNICODE_NAME = 'caf\u00e9-men\u00fc.txt'
+# name -> (body, S3 user metadata, content type)
+DEMO_ARCHIVED = {
+    'report.txt': (b'Archived report: this object exists only in the S3 '
+                   b'bucket.\n', {'author': 'demo', 'color': 'blue'},
+                   'text/plain'),
+    DEMO_UNICODE_NAME: ('Unicode name, archived: caf\u00e9 cr\u00e8me '
+                        '\u2615\n'.encode('utf-8'), {},
+                        'text/plain; charset=utf-8'),
+    '2019/january.csv': (b'day,visits\n1,17\n2,23\n', {}, 'text/csv'),
+}
+
+
+def seed_demo(cluster):
+    """Map ``AUTH_test/archive`` to the bucket, create it with local
+    objects and put archived-only objects into the bucket."""
+    cluster.write_mappings([cluster.profile(DEMO_ACCOUNT, DEMO_CONTAINER)])
+    # the proxy would see the new file only after its reload interval
+    cluster.restart_proxy()
+    conn = cluster.swift_conn()
+    conn.put_container(DEMO_CONTAINER)
+    for name, body in DEMO_LOCAL.items():
+        conn.put_object(DEMO_CONTAINER, name, body,
+                        content_type='text/plain')
+    keys = {}
+    for name, (body, metadata, content_type) in DEMO_ARCHIVED.items():
+        keys[name] = cluster.archive_object(
+            DEMO_ACCOUNT, DEMO_CONTAINER, name, body, metadata=metadata,
+            content_type=content_type)
+    return keys
+
+
+def _print_demo(cluster, keys, storage_url, token):
+    swift = (f'swift -A {cluster.auth_url} -U test:tester -K testing')
+    lines = [f'Demo: container {DEMO_CONTAINER!r} of {DEMO_ACCOUNT} is '
+             f'mapped to bucket {cluster.bucket!r}.',
+             '  local objects:    ' + ', '.join(DEMO_LOCAL),
+             '  archived only:    ' + ', '.join(DEMO_ARCHIVED),
+             '  bucket keys:      ' + ', '.join(keys.values()),
+             '',
+             'See them through Swift:',
+             f'  {swift} list {DEMO_CONTAINER}']
+    for name in DEMO_ARCHIVED:
+        lines.append(f"  {swift} download {DEMO_CONTAINER} '{name}' -o -")
+    lines.append(f'  {swift} stat {DEMO_CONTAINER} report.txt')
+    url = f'{storage_url}/{DEMO_CONTAINER}'
+    lines += [f"  curl -i -H 'X-Auth-Token: {token}' {url}/report.txt",
+              f"  curl -i -H 'X-Auth-Token: {token}' -H 'Range: bytes=0-12' "
+              f"{url}/{quote(DEMO_UNICODE_NAME)}",
+              f"  curl -i -H 'X-Auth-Token: {token}' "
+              f"-H 'X-Cloud-Sync-Shunt-Bypass: true' {url}/report.txt"
+              f"   # local only: 404",
+              '']
+    print('\n'.join(lines), flush=True)
+
+
+def check_demo(cluster, keys):
+    """Read every archived demo object through the proxy; 0 when all are
+    served with their bodies."""
+    conn = cluster.swift_conn()
+    from swiftclient.exceptions import ClientException
+    failures = []
+    for name, (body, _, _) in DEMO_ARCHIVED.items():
+        try:
+            headers, got = conn.get_object(DEMO_CONTAINER, name)
+        except ClientException as err:
+            failures.append(f'GET {DEMO_CONTAINER}/{name}: {err}')
+            continue
+        if got != body:
+            failures.append(f'GET {DEMO_CONTAINER}/{name}: body '
+                            f'{got[:60]!r} != {body[:60]!r}')
+        print(f'GET {DEMO_CONTAINER}/{name}: {len(got)} bytes from '
+              f'{headers.get("content-location", "?")}', flush=True)
+    for name, body in DEMO_LOCAL.items():
+        _, got = conn.get_object(DEMO_CONTAINER, name)
+        if got != body:
+            failures.append(f'GET {DEMO_CONTAINER}/{name}: local body '
+                            f'differs')
+    if failures:
+        print('FAILED:\n  ' + '\n  '.join(failures), file=sys.stderr,
+              flush=True)
+        print(f'(proxy log: {cluster.proxy_log_path})', file=sys.stderr)
+        return 1
+    print('OK', flush=True)
+    return 0
+
+
+@command('demo', help='run the all-in-one cluster seeded with a demo',
+         description='Like "aio", plus a mapped container "archive" of '
+                     'AUTH_test with local objects and objects that exist '
+                     'only in the bucket, and commands that show them.')
+@_cluster_arguments
+@argument('--check', action='store_true',
+          help='read the archived objects through the proxy, print OK and '
+               'exit 0 if they are served correctly (non-interactive)')
+def demo_command(args):
+    return _run(args, seed=seed_demo,
+                check=check_demo if args.check else None)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
