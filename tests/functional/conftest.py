@@ -1,0 +1,110 @@
+"""Fixtures for functional tests: one all-in-one cluster per test session.
+
+* ``aio`` (session): a started :class:`shunt.aio.Cluster` with
+  ``reload_interval=0`` (every request sees the current mapping file) and
+  an empty mapping file; stopped at the end of the session.
+* ``mappings`` (function): ``mappings([profile, ...])`` writes the mapping
+  file; the empty mapping ``{"containers": []}`` is restored afterwards.
+* ``restart_proxy`` (function): ``restart_proxy(filter_conf=...,
+  proxy_conf=...)`` restarts the proxy with changed options; afterwards the
+  mapping file is emptied and the proxy restarted with the session's
+  configuration.
+* ``swift_conn`` (function): a ``swiftclient`` connection as
+  ``test:tester`` (admin of ``AUTH_test``); ``swift_conn_factory(user,
+  key)`` for other users.
+* ``s3``: the boto3 client of the cluster's S3 endpoint.
+* ``unique_name``: ``unique_name('prefix')`` gives a fresh name (for
+  containers, objects, buckets) so tests never collide.
+"""
+
+import itertools
+import os
+import uuid
+
+import pytest
+
+from shunt.aio import Cluster
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if str(item.path).startswith(HERE + os.sep):
+            item.add_marker(pytest.mark.functional)
+
+
+@pytest.fixture(scope='session')
+def aio():
+    cluster = Cluster(reload_interval=0)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _restore(aio):
+    aio.write_mappings([])
+    if not aio.proxy_running():
+        aio.restart_proxy()
+
+
+@pytest.fixture
+def mappings(aio):
+    def write(profiles):
+        aio.write_mappings(profiles)
+    yield write
+    _restore(aio)
+
+
+@pytest.fixture
+def restart_proxy(aio):
+    restarted = []
+
+    def restart(filter_conf=None, proxy_conf=None):
+        restarted.append(True)
+        aio.restart_proxy(filter_conf=filter_conf, proxy_conf=proxy_conf)
+    yield restart
+    aio.write_mappings([])
+    if restarted or not aio.proxy_running():
+        aio.restart_proxy()
+
+
+@pytest.fixture
+def swift_conn(aio):
+    conn = aio.swift_conn('test:tester', 'testing')
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def swift_conn_factory(aio):
+    conns = []
+
+    def make(user='test:tester', key='testing', **kwargs):
+        conn = aio.swift_conn(user, key, **kwargs)
+        conns.append(conn)
+        return conn
+    yield make
+    for conn in conns:
+        conn.close()
+
+
+@pytest.fixture
+def s3(aio):
+    return aio.s3_client()
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope='session')
+def unique_name():
+    """``unique_name(prefix='c')`` -> ``'<prefix>-<n>-<random>'``
+    (lowercase, valid as a Swift container and an S3 bucket name)."""
+    run = uuid.uuid4().hex[:8]
+
+    def make(prefix='c'):
+        return f'{prefix}-{next(_counter)}-{run}'.lower()
+    return make
