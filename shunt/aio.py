@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 from shunt import layout
 
@@ -161,12 +162,18 @@ class Process:
             log.write(f'--- {time.strftime("%Y-%m-%d %H:%M:%S")} starting '
                       f'{self.name}: {" ".join(self.argv)}\n'.encode())
             log.flush()
-            self.popen = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, cwd=self.cwd, env=env,
-                start_new_session=True, close_fds=True,
-                preexec_fn=(_set_parent_death_signal
-                            if sys.platform.startswith('linux') else None))
+            with warnings.catch_warnings():
+                # preexec_fn means fork(), and eventlet (imported by Swift)
+                # warns on every fork; harmless here: the child execs
+                warnings.filterwarnings('ignore', 'Using fork',
+                                        DeprecationWarning)
+                self.popen = subprocess.Popen(
+                    self.argv, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, cwd=self.cwd, env=env,
+                    start_new_session=True, close_fds=True,
+                    preexec_fn=(_set_parent_death_signal
+                                if sys.platform.startswith('linux')
+                                else None))
 
     @property
     def pid(self):
@@ -275,6 +282,13 @@ class Cluster:
     :param max_file_size: ``[swift-constraints] max_file_size``.
     :param bucket: the default bucket, created at start.
     :param start_timeout: seconds to wait for every component to be ready.
+
+    Every component is started in its own session (so a terminal's Ctrl-C
+    reaches only the controlling process, which stops them in order) and
+    gets SIGTERM if the thread that started it goes away (Linux
+    ``PR_SET_PDEATHSIG``): a killed test run leaves nothing behind. Start
+    and restart components from a long-lived thread (normally the main
+    one).
     """
 
     def __init__(self, state_dir=None, reload_interval=15, filter_conf=None,
