@@ -282,6 +282,8 @@ class Cluster:
     :param max_file_size: ``[swift-constraints] max_file_size``.
     :param bucket: the default bucket, created at start.
     :param start_timeout: seconds to wait for every component to be ready.
+    :param keep_state_dir: keep a temporary state directory after
+        :meth:`stop` (to read the logs of a failed run).
 
     Every component is started in its own session (so a terminal's Ctrl-C
     reaches only the controlling process, which stops them in order) and
@@ -294,8 +296,8 @@ class Cluster:
     def __init__(self, state_dir=None, reload_interval=15, filter_conf=None,
                  proxy_conf=None, proxy_workers=1,
                  max_file_size=DEFAULT_MAX_FILE_SIZE, bucket=DEFAULT_BUCKET,
-                 start_timeout=30.0):
-        self._own_state_dir = state_dir is None
+                 start_timeout=30.0, keep_state_dir=False):
+        self._remove_state_dir = state_dir is None and not keep_state_dir
         self.state_dir = os.path.abspath(
             state_dir or tempfile.mkdtemp(prefix='cloud-shunt-aio-'))
         self.reload_interval = reload_interval
@@ -364,6 +366,8 @@ class Cluster:
         """Write the configuration, start every component and wait until
         all are ready; raises :class:`ClusterError` (after stopping what
         was started) naming the failing component."""
+        if self.started:
+            return self
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
                 self._start_once()
@@ -416,7 +420,7 @@ class Cluster:
         if self._atexit is not None:
             atexit.unregister(self._atexit)
             self._atexit = None
-        if self._own_state_dir:
+        if self._remove_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def _stop_processes(self, names=None):

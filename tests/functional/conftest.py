@@ -2,7 +2,9 @@
 
 * ``aio`` (session): a started :class:`shunt.aio.Cluster` with
   ``reload_interval=0`` (every request sees the current mapping file) and
-  an empty mapping file; stopped at the end of the session.
+  an empty mapping file; stopped at the end of the session (its state
+  dir, with every server's log, is kept when CLOUD_SHUNT_KEEP_STATE is
+  set).
 * ``mappings`` (function): ``mappings([profile, ...])`` writes the mapping
   file; the empty mapping ``{"containers": []}`` is restored afterwards.
 * ``restart_proxy`` (function): ``restart_proxy(filter_conf=...,
@@ -36,12 +38,17 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope='session')
 def aio():
-    cluster = Cluster(reload_interval=0)
+    # CLOUD_SHUNT_KEEP_STATE=1 keeps the state dir (configs, logs) to
+    # look at after the run; its path is printed at the end
+    keep = bool(os.environ.get('CLOUD_SHUNT_KEEP_STATE'))
+    cluster = Cluster(reload_interval=0, keep_state_dir=keep)
     cluster.start()
     try:
         yield cluster
     finally:
         cluster.stop()
+        if keep:
+            print(f'\naio state dir kept: {cluster.state_dir}')
 
 
 def _restore(aio):
