@@ -7,7 +7,7 @@ and nothing of S3's own (``x-amz-*``, S3's ``Server``, hop-by-hop headers):
 Swift header                from S3
 ==========================  ===============================================
 ``Content-Type``            ``Content-Type``
-``Etag``                    ``ETag``, quoted as Swift quotes it
+``Etag``                    ``ETag``, bare as Swift shows a plain object's
 ``Last-Modified``           ``Last-Modified``
 ``X-Timestamp``             ``Last-Modified`` (S3 keeps whole seconds)
 ``X-Object-Meta-<name>``    ``x-amz-meta-<name>``, value decoded
@@ -100,11 +100,11 @@ def decode_meta_value(raw):
     return value if legacy is None else legacy
 
 
-def quote_etag(etag):
+def bare_etag(etag):
     etag = (etag or '').strip()
     if etag.startswith('W/'):
         etag = etag[2:]
-    return '"%s"' % etag.strip('"')
+    return etag.strip('"')
 
 
 def parse_http_date(value):
@@ -140,7 +140,7 @@ def swift_object_headers(s3_headers):
     headers = {
         'Content-Type': s3_headers.get('content-type',
                                        'application/octet-stream'),
-        'Etag': quote_etag(s3_headers.get('etag')),
+        'Etag': bare_etag(s3_headers.get('etag')),
         'Accept-Ranges': 'bytes',
     }
     modified = parse_http_date(s3_headers.get('last-modified'))

@@ -43,6 +43,19 @@ def _s3_range(start, end):
                             '' if end is None else end)
 
 
+def _as_swift_412(start_response):
+    """Swift's proxy answers a failed precondition with the object's
+    headers but its own error Content-Type and no Accept-Ranges."""
+    def wrapped(status, headers, exc_info=None):
+        if status.startswith('412'):
+            headers = [
+                (k, 'text/html; charset=UTF-8' if k.lower() == 'content-type'
+                 else v)
+                for k, v in headers if k.lower() != 'accept-ranges']
+        return start_response(status, headers, exc_info)
+    return wrapped
+
+
 class RemoteBody:
     """The body of an archived object, read from the bucket on demand.
 
@@ -115,7 +128,15 @@ class ObjectContext(WSGIContext):
         self.logger = shunt.logger
 
     def handle(self, env, start_response, obj):
-        local_iter = self._app_call(env)
+        # "If-Match: *" turns a local miss into a 412 before we could see
+        # the 404; the wildcard is always true for an existing object, so
+        # asking without it changes nothing else
+        wildcard = '*' in env.get('HTTP_IF_MATCH', '')
+        local_env = env
+        if wildcard:
+            local_env = dict(env)
+            del local_env['HTTP_IF_MATCH']
+        local_iter = self._app_call(local_env)
         if self._get_status_int() != 404:
             start_response(self._response_status, self._response_headers,
                            self._response_exc_info)
@@ -133,12 +154,16 @@ class ObjectContext(WSGIContext):
         except RemoteError as err:
             if err.kind == 'not_found':
                 self.logger.increment('object.miss')
+                if wildcard:
+                    # Swift's own answer for a missing object and "*"
+                    return self.app(env, start_response)
                 start_response(self._response_status,
                                self._response_headers)
                 return [local_body]
             resp = self.error_response(req, key, err)
         else:
             self.logger.increment('object.hit')
+            start_response = _as_swift_412(start_response)
         return resp(env, start_response)
 
     # -- remote calls ---------------------------------------------------

@@ -66,7 +66,7 @@ def test_archived_get(shunt, s3):
     assert resp.body == BODY
     assert resp.headers['Content-Length'] == str(len(BODY))
     assert resp.headers['Content-Type'] == 'image/png'
-    assert resp.headers['Etag'] == '"%s"' % ETAG
+    assert resp.headers['Etag'] == ETAG
     assert resp.headers['Accept-Ranges'] == 'bytes'
     assert resp.headers['X-Object-Meta-Color'] == '\u00e9'.encode() \
         .decode('latin-1')
@@ -82,7 +82,7 @@ def test_archived_head(shunt, s3):
     resp = call(shunt, '/v1/AUTH_a/c/obj', 'HEAD')
     assert resp.status_int == 200 and resp.body == b''
     assert resp.headers['Content-Length'] == str(len(BODY))
-    assert resp.headers['Etag'] == '"%s"' % ETAG
+    assert resp.headers['Etag'] == ETAG
 
 
 @pytest.mark.parametrize('rng,status,start,stop', [
@@ -184,3 +184,9 @@ def test_remote_down_is_503(tmp_path, local):
     assert b'cannot be reached' in call(shunt, '/v1/AUTH_a/c/obj').body
     assert 'connection' in logger.text('error')
     assert 'sekrit' not in logger.text()
+
+
+def test_if_match_star(shunt, s3):
+    archive(s3, 'obj')
+    resp = call(shunt, '/v1/AUTH_a/c/obj', headers={'If-Match': '*'})
+    assert resp.status_int == 200 and resp.body == BODY
