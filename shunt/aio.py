@@ -79,6 +79,14 @@ RINGS = (
 PIPELINE = ('catch_errors gatekeeper healthcheck proxy-logging cache '
             'listing_formats tempauth copy cloud_shunt slo dlo '
             'versioned_writes symlink proxy-logging proxy-server')
+
+
+def proxy_pipeline(shunt_in_pipeline=True):
+    """The proxy's pipeline, with or without ``cloud_shunt`` (everything
+    else identical, for side-by-side comparisons)."""
+    if shunt_in_pipeline:
+        return PIPELINE
+    return ' '.join(f for f in PIPELINE.split() if f != 'cloud_shunt')
 STOP_GRACE = 5.0
 LOG_TAIL_LINES = 30
 # a port found in use at start-up is retried with new ports this often
@@ -284,6 +292,9 @@ class Cluster:
     :param start_timeout: seconds to wait for every component to be ready.
     :param keep_state_dir: keep a temporary state directory after
         :meth:`stop` (to read the logs of a failed run).
+    :param shunt_in_pipeline: run ``cloud_shunt`` in the proxy pipeline
+        (False: the same pipeline without it, e.g. to measure its
+        overhead).
 
     Every component is started in its own session (so a terminal's Ctrl-C
     reaches only the controlling process, which stops them in order) and
@@ -296,7 +307,8 @@ class Cluster:
     def __init__(self, state_dir=None, reload_interval=15, filter_conf=None,
                  proxy_conf=None, proxy_workers=1,
                  max_file_size=DEFAULT_MAX_FILE_SIZE, bucket=DEFAULT_BUCKET,
-                 start_timeout=30.0, keep_state_dir=False):
+                 start_timeout=30.0, keep_state_dir=False,
+                 shunt_in_pipeline=True):
         self._remove_state_dir = state_dir is None and not keep_state_dir
         self.state_dir = os.path.abspath(
             state_dir or tempfile.mkdtemp(prefix='cloud-shunt-aio-'))
@@ -304,6 +316,7 @@ class Cluster:
         self.filter_conf = dict(filter_conf or {})
         self.proxy_conf = dict(proxy_conf or {})
         self.proxy_workers = proxy_workers
+        self.shunt_in_pipeline = bool(shunt_in_pipeline)
         self.max_file_size = int(max_file_size)
         self.bucket = bucket
         self.start_timeout = start_timeout
@@ -538,19 +551,23 @@ class Cluster:
         self._wait_until(time.monotonic() + self.start_timeout, 'memcached',
                          lambda: _memcached_answers(self.ports['memcached']))
 
-    def restart_proxy(self, filter_conf=None, proxy_conf=None):
+    def restart_proxy(self, filter_conf=None, proxy_conf=None,
+                      shunt_in_pipeline=None):
         """Rewrite the proxy config and restart only the proxy.
 
         ``filter_conf``/``proxy_conf`` are applied on top of the
         constructor's options (a value of None removes an option);
-        ``restart_proxy()`` restores the constructor's configuration.
+        ``shunt_in_pipeline`` (True/False) overrides the constructor's
+        choice for this start only; ``restart_proxy()`` restores the
+        constructor's configuration.
         Raises :class:`ClusterError` with the proxy's output when it does
         not start (the proxy stays down until the next restart).
         """
         self._stop_processes(['proxy'])
         self._write_proxy_conf(
             dict(self.filter_conf, **(filter_conf or {})),
-            dict(self.proxy_conf, **(proxy_conf or {})))
+            dict(self.proxy_conf, **(proxy_conf or {})),
+            shunt_in_pipeline)
         self._spawn_swift('proxy')
         try:
             self._wait_proxy(time.monotonic() + self.start_timeout)
@@ -620,7 +637,10 @@ class Cluster:
         ]
         _write_atomic(self.conf_path(server), _ini(sections).encode())
 
-    def _write_proxy_conf(self, filter_conf, proxy_conf):
+    def _write_proxy_conf(self, filter_conf, proxy_conf,
+                          shunt_in_pipeline=None):
+        if shunt_in_pipeline is None:
+            shunt_in_pipeline = self.shunt_in_pipeline
         proxy = {'use': 'egg:swift#proxy',
                  'allow_account_management': True,
                  'account_autocreate': True}
@@ -635,7 +655,8 @@ class Cluster:
         sections = [
             ('DEFAULT', self._default_section('proxy', self.ports['proxy'],
                                               self.proxy_workers)),
-            ('pipeline:main', {'pipeline': PIPELINE}),
+            ('pipeline:main',
+             {'pipeline': proxy_pipeline(shunt_in_pipeline)}),
             ('app:proxy-server', proxy),
             ('filter:catch_errors', {'use': 'egg:swift#catch_errors'}),
             ('filter:gatekeeper', {'use': 'egg:swift#gatekeeper'}),

@@ -256,6 +256,19 @@ def test_restart_proxy_changes_then_restores_options(aio, restart_proxy):
     assert info['swift']['strict_cors_mode'] is True
 
 
+def test_restart_proxy_without_the_shunt(aio):
+    try:
+        aio.restart_proxy(shunt_in_pipeline=False)
+        assert 'cloud_shunt' not in aio.info()
+        with open(aio.conf_path('proxy')) as fp:
+            pipeline = [line for line in fp if line.startswith('pipeline')]
+        assert pipeline and 'cloud_shunt' not in pipeline[0]
+        assert 'copy slo' in pipeline[0]
+    finally:
+        aio.restart_proxy()
+    assert 'cloud_shunt' in aio.info()
+
+
 def test_proxy_log_has_access_and_shunt_lines(aio, restart_proxy):
     restart_proxy()
     path = '/v1/AUTH_test/log-probe-%s' % os.getpid()
