@@ -16,6 +16,8 @@ Remote calls per request:
 * HEAD: one ``HeadObject``.
 """
 
+import time
+
 from swift.common.swob import (
     HTTPServiceUnavailable,
     Request,
@@ -28,6 +30,7 @@ from swift.common.wsgi import WSGIContext
 from shunt import headers as shunt_headers
 from shunt.layout import object_key
 from shunt.remote import RemoteError, location_label, object_url
+from shunt.tombstones import archived_visible
 
 CONDITIONAL_HEADERS = ('HTTP_IF_MATCH', 'HTTP_IF_NONE_MATCH',
                        'HTTP_IF_MODIFIED_SINCE', 'HTTP_IF_UNMODIFIED_SINCE')
@@ -126,6 +129,8 @@ class ObjectContext(WSGIContext):
         self.shunt = shunt
         self.profile = profile
         self.logger = shunt.logger
+        # the local 404's tombstone time, if Swift has one for the name
+        self.tombstone = None
 
     def handle(self, env, start_response, obj):
         # "If-Match: *" turns a local miss into a 412 before we could see
@@ -141,6 +146,7 @@ class ObjectContext(WSGIContext):
             start_response(self._response_status, self._response_headers,
                            self._response_exc_info)
             return local_iter
+        self.tombstone = self._response_header_value('x-backend-timestamp')
         # a local 404 page is small: keep it to answer a remote miss
         try:
             local_body = b''.join(local_iter)
@@ -191,6 +197,10 @@ class ObjectContext(WSGIContext):
 
     def _response(self, req, key, s3, stream=None):
         raw = s3['ResponseMetadata']['HTTPHeaders']
+        if not archived_visible(self.tombstone, raw, time.time()):
+            if stream is not None:
+                stream.close()
+            raise RemoteError('not_found', 'deleted or expired')
         headers = shunt_headers.swift_object_headers(raw)
         headers['Content-Location'] = object_url(self.profile, key)
         size = int(raw.get('content-length', 0))
