@@ -39,6 +39,9 @@ Profile fields read by the shunt:
     ``s3`` (default). ``swift`` is not supported yet and is refused.
 ``restore_object``
     Write archived objects back into Swift when they are read whole.
+``propagate_delete``
+    A DELETE through Swift also deletes the bucket copy (default ``false``:
+    the copy is kept in the bucket and hidden, see :mod:`shunt.writes`).
 
 Booleans must be JSON ``true``/``false`` (the strings ``"true"``/``"false"``,
 ``"yes"``/``"no"``, ``"on"``/``"off"``, ``"1"``/``"0"`` are accepted; any
@@ -88,6 +91,7 @@ class Profile:
     custom_prefix: str | None = None
     protocol: str = 's3'
     restore_object: bool = False
+    propagate_delete: bool = False
     all_containers: bool = False
     # every other key of the profile, secrets removed, for later features
     extra: dict = dataclasses.field(default_factory=dict, compare=False,
@@ -199,6 +203,8 @@ def parse_profile(raw, path, index):
         protocol=protocol,
         restore_object=parse_bool(raw.get('restore_object'), path, index,
                                   'restore_object'),
+        propagate_delete=parse_bool(raw.get('propagate_delete'), path,
+                                    index, 'propagate_delete'),
         extra={k: v for k, v in raw.items() if k not in SECRET_KEYS},
     )
     return profile

@@ -31,12 +31,13 @@ The archiver's own bookkeeping keys (``x-static-large-object``,
 All functions are pure; values handed to swob are WSGI strings.
 """
 
+import email.charset
 import email.header
 import email.utils
 import re
 import urllib.parse
 
-from swift.common.swob import str_to_wsgi
+from swift.common.swob import str_to_wsgi, wsgi_to_str
 from swift.common.utils import Timestamp
 
 META_PREFIX = 'x-amz-meta-'
@@ -162,3 +163,32 @@ def swift_object_headers(s3_headers):
     if delete_at.isdigit():
         headers['X-Delete-At'] = delete_at
     return headers
+
+
+def encode_meta_value(value):
+    """A native metadata value as an archiver stores it in S3: printable
+    ASCII verbatim, anything else as an RFC 2047 encoded word."""
+    if value.isascii() and value.isprintable():
+        return value
+    return email.charset.Charset('utf-8').header_encode(value)
+
+
+def s3_metadata(swift_headers):
+    """S3 user metadata for the ``X-Object-Meta-*`` headers of a Swift
+    request (WSGI strings); names lower-cased as archivers store them."""
+    meta = {}
+    for name, value in swift_headers.items():
+        if name.lower().startswith('x-object-meta-') and value:
+            key = name[len(SWIFT_META_PREFIX):].lower()
+            meta[key] = encode_meta_value(wsgi_to_str(value))
+    return meta
+
+
+def bookkeeping_metadata(s3_headers):
+    """The archiver's own metadata keys of an S3 object, kept verbatim when
+    its user metadata is replaced."""
+    return {name[len(META_PREFIX):]: value
+            for name, value in s3_headers.items()
+            if name.lower().startswith(META_PREFIX) and
+            name[len(META_PREFIX):].lower() in BOOKKEEPING_META and
+            name[len(META_PREFIX):].lower() != 'x-delete-at'}

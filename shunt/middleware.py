@@ -24,8 +24,18 @@ For a container mapped in the mapping file (see :mod:`shunt.config`):
   times out, fails or refuses the credentials gives ``503 Service
   Unavailable`` with a one-line reason (never a false 404) and an ERROR line
   in the proxy log.
+* Object ``DELETE`` and ``POST`` behave as for a local object (see
+  :mod:`shunt.writes`): a DELETE answers 204 and hides the archived copy
+  from then on (a marked Swift tombstone records it; with
+  ``propagate_delete`` the bucket copy is deleted too); a POST replaces the
+  archived copy's metadata in the bucket and answers 202. A newer local
+  PUT always wins; a copy archived again after a delete is visible again.
+  An archived copy whose ``x-delete-at`` metadata is past is not served.
+* ``COPY`` and ``PUT`` with ``X-Copy-From`` read an archived source through
+  the shunt (``copy`` sits left of it), so they create a correct local
+  object.
 * The request header ``X-Cloud-Sync-Shunt-Bypass: true`` gives the
-  local-only view.
+  local-only view (for DELETE: Swift's own, unmarked tombstone).
 
 Unmapped containers, account requests and every other verb pass straight
 through and never touch the bucket.
@@ -80,9 +90,11 @@ from shunt.config import ConfigError, MappingSource
 from shunt.listing import ListingContext
 from shunt.objects import ObjectContext
 from shunt.remote import S3Remote
+from shunt.writes import WriteContext
 
 BYPASS_HEADER = 'HTTP_X_CLOUD_SYNC_SHUNT_BYPASS'
 SWIFT_SOURCE = 'CLOUD_SHUNT'
+HANDLED_METHODS = frozenset(('GET', 'HEAD', 'DELETE', 'POST'))
 DEFAULT_CONF_FILE = '/etc/swift/cloud-shunt.json'
 
 
@@ -125,12 +137,15 @@ class CloudShuntMiddleware:
 
     def __call__(self, env, start_response):
         method = env.get('REQUEST_METHOD')
-        if method not in ('GET', 'HEAD'):
+        if method not in HANDLED_METHODS:
             return self.app(env, start_response)
         profile, parts = self.profile_for(env)
         if profile is None:
             return self.app(env, start_response)
         account, container, obj = parts
+        if obj and method in ('DELETE', 'POST'):
+            return WriteContext(self, profile, SWIFT_SOURCE).handle(
+                env, start_response, wsgi_to_str(obj))
         if obj:
             return ObjectContext(self, profile).handle(
                 env, start_response, wsgi_to_str(obj))

@@ -188,6 +188,55 @@ class S3Remote:
             kwargs['Range'] = byte_range
         return self._call(profile, 'get_object', **kwargs)
 
+    def delete_object(self, profile, key):
+        return self._call(profile, 'delete_object', Key=key)
+
+    def copy_in_place(self, profile, key, head, metadata, content_type,
+                      extra=None):
+        """Replace an object's metadata by copying it onto itself.
+
+        The body and Etag stay as they are: a multipart object is copied
+        part by part with its own part boundaries (so its ``…-N`` Etag is
+        unchanged), anything else with one ``CopyObject``. ``head`` is the
+        object's ``HeadObject`` response; ``extra`` holds ``CopyObject``
+        parameters such as ``ContentDisposition``.
+        """
+        params = dict(extra or {}, Metadata=metadata, ContentType=content_type)
+        if head.get('StorageClass'):
+            params['StorageClass'] = head['StorageClass']
+        source = {'Bucket': profile.aws_bucket, 'Key': key}
+        etag = head.get('ETag', '').strip('"')
+        parts = int(etag.rsplit('-', 1)[1]) if '-' in etag else 0
+        if not parts:
+            return self._call(profile, 'copy_object', Key=key,
+                              CopySource=source, MetadataDirective='REPLACE',
+                              **params)
+        upload = self._call(profile, 'create_multipart_upload', Key=key,
+                            **params)
+        upload_id = upload['UploadId']
+        try:
+            done, start = [], 0
+            for number in range(1, parts + 1):
+                size = self._call(profile, 'head_object', Key=key,
+                                  PartNumber=number)['ContentLength']
+                part = self._call(
+                    profile, 'upload_part_copy', Key=key, CopySource=source,
+                    CopySourceRange='bytes=%d-%d' % (start, start + size - 1),
+                    PartNumber=number, UploadId=upload_id)
+                done.append({'ETag': part['CopyPartResult']['ETag'],
+                             'PartNumber': number})
+                start += size
+            return self._call(profile, 'complete_multipart_upload', Key=key,
+                              UploadId=upload_id,
+                              MultipartUpload={'Parts': done})
+        except Exception:
+            try:
+                self._call(profile, 'abort_multipart_upload', Key=key,
+                           UploadId=upload_id)
+            except RemoteError:
+                pass
+            raise
+
     def list_objects(self, profile, prefix, marker='', delimiter='',
                      max_keys=1000):
         kwargs = {'Prefix': prefix, 'MaxKeys': max_keys}
