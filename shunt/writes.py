@@ -10,13 +10,16 @@ DELETE
     :mod:`shunt.tombstones`), which hides the archived copy from GET, HEAD
     and listings; the client gets ``204`` as for a local object. Requests:
     a local HEAD (pre-authorized, to learn the current state), a remote
-    HEAD when the name is not local, and the client's DELETE itself. With
+    HEAD (the archived copy's Etag goes into the tombstone, so that a copy
+    archived again within the same second is told apart), and the client's
+    DELETE itself. With
     ``"propagate_delete": true`` in the profile the bucket copy (and its SLO
     manifest sidecar) is deleted too; by default it is kept. A remote outage
     answers ``503`` before anything is deleted.
 
 POST
-    Replaces the archived object's metadata in the bucket, with Swift's
+    After Swift's own 404 (and a pre-authorized local HEAD for the
+    tombstone), replaces the archived object's metadata in the bucket, with Swift's
     replace semantics (``X-Object-Meta-*``, ``Content-Type`` if given, the
     headers the object server keeps, ``X-Delete-At``/``X-Delete-After``),
     by copying the object onto itself: the body and its Etag stay the same
@@ -86,6 +89,15 @@ class WriteContext(WSGIContext):
             return None
         return head
 
+    def archived_etag(self):
+        """The Etag of whatever is archived under the name, best effort:
+        a local object's delete does not wait on a failing remote."""
+        try:
+            return self.shunt.remote.head_object(
+                self.profile, self.key).get('ETag')
+        except RemoteError:
+            return None
+
     def unavailable(self, req, err):
         self.logger.increment('remote_error.%s' % err.kind)
         self.logger.error('Remote %s failed for %s key %r: %s: %s',
@@ -124,9 +136,9 @@ class WriteContext(WSGIContext):
         if status != 404 or not is_success(container['status']):
             # a local object, or an answer Swift will repeat (no container
             # means no tombstone could record the delete): Swift's DELETE,
-            # marked so that an older archived copy stays hidden
-            env['HTTP_X_TIMESTAMP'] = \
-                tombstones.delete_timestamp(when).internal
+            # marked so that the archived copy it saw stays hidden
+            env['HTTP_X_TIMESTAMP'] = tombstones.delete_timestamp(
+                when, self.archived_etag()).internal
             resp_iter = self._app_call(env)
             if self._get_status_int() // 100 == 2:
                 self.propagate_delete(req)
@@ -179,7 +191,8 @@ class WriteContext(WSGIContext):
             start_response(self._response_status, self._response_headers,
                            self._response_exc_info)
             return resp_iter
-        tombstone = self._response_header_value('x-backend-timestamp')
+        # a POST's 404 does not say whether a tombstone is there
+        _, tombstone = self.local_state(env)
         try:
             head = self.archived_head(tombstone)
             if head is None:

@@ -1,0 +1,271 @@
+"""DELETE, POST and copies of archived objects on the all-in-one cluster,
+each compared with what Swift does for the same object kept locally."""
+
+import hashlib
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+from tests.functional.test_objects import _stable, request
+
+
+def quote(name):
+    return urllib.parse.quote(name.encode('utf-8'))
+
+
+@pytest.fixture
+def env(aio):
+    conn = aio.swift_conn()
+    url, token = aio.token('test:tester', 'testing')
+    base = urllib.parse.urlsplit(url).path
+    account = base.split('/')[2]
+    suffix = time.time_ns()
+    mapped, control = f'wr-{suffix}', f'wrc-{suffix}'
+    conn.put_container(mapped)
+    conn.put_container(control)
+    profiles = [aio.profile(account, mapped)]
+    aio.write_mappings(profiles)
+
+    def add(name, body=b'archived body', meta=None, content_type='text/x-a'):
+        conn.put_object(control, name, body, content_type=content_type,
+                        headers={f'X-Object-Meta-{k}': v
+                                 for k, v in (meta or {}).items()})
+        return aio.archive_object(account, mapped, name, body,
+                                  metadata={k.lower(): v for k, v in
+                                            (meta or {}).items()},
+                                  content_type=content_type)
+
+    def call(method, container, name, headers=None):
+        return request(aio, method, f'{base}/{container}/{quote(name)}',
+                       headers, token)
+
+    yield {'conn': conn, 'token': token, 'base': base, 'account': account,
+           'mapped': mapped, 'control': control, 'add': add, 'call': call,
+           'profiles': profiles}
+    aio.write_mappings([])
+
+
+def both(env, method, name, headers=None):
+    return (env['call'](method, env['mapped'], name, headers),
+            env['call'](method, env['control'], name, headers))
+
+
+def test_delete_archived_only_object(aio, env):
+    key = env['add']('gone')
+    shunted, local = both(env, 'DELETE', 'gone')
+    assert shunted[0] == local[0] == 204
+    assert _stable(shunted[1]) == _stable(local[1])
+    for method in ('GET', 'HEAD'):
+        shunted, local = both(env, method, 'gone')
+        assert shunted[0] == local[0] == 404
+        assert shunted[2] == local[2]
+    # the archive copy is kept by default
+    assert aio.s3_client().head_object(Bucket=aio.bucket, Key=key)
+    # a second DELETE is a 404, as in Swift
+    shunted, local = both(env, 'DELETE', 'gone')
+    assert shunted[0] == local[0] == 404
+
+
+def test_delete_of_name_that_exists_nowhere(aio, env):
+    shunted, local = both(env, 'DELETE', 'never-was')
+    assert shunted[0] == local[0] == 404
+
+
+def test_delete_then_put_then_rearchive(aio, env):
+    env['add']('cycle', b'first')
+    assert env['call']('DELETE', env['mapped'], 'cycle')[0] == 204
+    assert env['call']('GET', env['mapped'], 'cycle')[0] == 404
+    # a newer local PUT wins
+    env['conn'].put_object(env['mapped'], 'cycle', b'local')
+    assert env['call']('GET', env['mapped'], 'cycle')[2] == b'local'
+    assert env['call']('DELETE', env['mapped'], 'cycle')[0] == 204
+    assert env['call']('GET', env['mapped'], 'cycle')[0] == 404
+    # a copy archived again (newer than the delete) is visible again
+    aio.archive_object(env['account'], env['mapped'], 'cycle', b'again')
+    status, _, body = env['call']('GET', env['mapped'], 'cycle')
+    assert (status, body) == (200, b'again')
+
+
+def test_propagate_delete_removes_bucket_copy(aio, env):
+    aio.write_mappings([aio.profile(env['account'], env['mapped'],
+                                    propagate_delete=True)])
+    key = env['add']('propagated')
+    assert env['call']('DELETE', env['mapped'], 'propagated')[0] == 204
+    with pytest.raises(Exception):
+        aio.s3_client().head_object(Bucket=aio.bucket, Key=key)
+    assert env['call']('GET', env['mapped'], 'propagated')[0] == 404
+
+
+def test_delete_with_remote_down_is_503_and_deletes_nothing(aio, env):
+    env['add']('keep-me', b'kept')
+    aio.stop_s3()
+    try:
+        assert env['call']('DELETE', env['mapped'], 'keep-me')[0] == 503
+    finally:
+        aio.start_s3()
+    env['add']('keep-me', b'kept')
+    status, _, body = env['call']('GET', env['mapped'], 'keep-me')
+    assert (status, body) == (200, b'kept')
+
+
+def test_archiver_style_local_delete_does_not_hide(aio, env):
+    """An archiver uploads, then deletes the local copy without the shunt:
+    the archived copy must stay readable."""
+    env['conn'].put_object(env['mapped'], 'moved', b'moved body')
+    env['add']('moved', b'moved body')
+    status, _, _ = env['call']('DELETE', env['mapped'], 'moved',
+                               {'X-Cloud-Sync-Shunt-Bypass': 'true'})
+    assert status == 204
+    status, _, body = env['call']('GET', env['mapped'], 'moved')
+    assert (status, body) == (200, b'moved body')
+
+
+def test_expired_archived_object_is_not_served(aio, env):
+    aio.archive_object(env['account'], env['mapped'], 'old', b'x',
+                       metadata={'x-delete-at': str(int(time.time()) - 5)})
+    assert env['call']('GET', env['mapped'], 'old')[0] == 404
+    aio.archive_object(env['account'], env['mapped'], 'later', b'x',
+                       metadata={'x-delete-at': str(int(time.time()) + 600)})
+    status, headers, _ = env['call']('GET', env['mapped'], 'later')
+    assert status == 200 and 'x-delete-at' in headers
+
+
+def test_post_metadata_matches_local(aio, env):
+    env['add']('meta', b'meta body', meta={'Old': 'value'})
+    before = env['call']('HEAD', env['mapped'], 'meta')[1]
+    wire = '\u00e9t\u00e9'.encode('utf-8').decode('latin-1')
+    post = {'X-Object-Meta-New': wire, 'X-Object-Meta-Plain': 'p',
+            'Content-Type': 'text/x-new', 'Content-Disposition': 'inline'}
+    shunted, local = both(env, 'POST', 'meta', post)
+    assert shunted[0] == local[0] == 202
+    assert shunted[2] == local[2]
+    for method in ('GET', 'HEAD'):
+        shunted, local = both(env, method, 'meta')
+        assert shunted[0] == local[0] == 200
+        assert shunted[2] == local[2]
+        assert _stable(shunted[1]) == _stable(local[1])
+    after = env['call']('HEAD', env['mapped'], 'meta')[1]
+    assert after['etag'] == before['etag']
+    assert 'x-object-meta-old' not in after
+    assert after['x-object-meta-new'] == wire
+    # the object is still archived only
+    status, _, _ = env['call']('HEAD', env['mapped'], 'meta',
+                               {'X-Cloud-Sync-Shunt-Bypass': 'true'})
+    assert status == 404
+
+
+def test_post_delete_after(aio, env):
+    env['add']('ttl')
+    shunted, local = both(env, 'POST', 'ttl', {'X-Delete-After': '600'})
+    assert shunted[0] == local[0] == 202
+    s_at = int(env['call']('HEAD', env['mapped'], 'ttl')[1]['x-delete-at'])
+    l_at = int(env['call']('HEAD', env['control'], 'ttl')[1]['x-delete-at'])
+    assert abs(s_at - l_at) <= 2
+    shunted, local = both(env, 'POST', 'ttl', {'X-Delete-At': '1'})
+    assert shunted[0] == local[0] == 400
+
+
+def test_post_to_multipart_object_keeps_etag(aio, env):
+    s3 = aio.s3_client()
+    key = aio.archive_object(env['account'], env['mapped'], 'mpu', b'')
+    upload = s3.create_multipart_upload(Bucket=aio.bucket, Key=key)
+    parts, data = [], b''
+    for n, size in enumerate((5 * 2 ** 20, 5 * 2 ** 20, 1000), 1):
+        chunk = bytes([n]) * size
+        data += chunk
+        part = s3.upload_part(Bucket=aio.bucket, Key=key, PartNumber=n,
+                              UploadId=upload['UploadId'], Body=chunk)
+        parts.append({'ETag': part['ETag'], 'PartNumber': n})
+    s3.complete_multipart_upload(Bucket=aio.bucket, Key=key,
+                                 UploadId=upload['UploadId'],
+                                 MultipartUpload={'Parts': parts})
+    before = env['call']('HEAD', env['mapped'], 'mpu')[1]
+    assert before['etag'].endswith('-3')
+    assert env['call']('POST', env['mapped'], 'mpu',
+                       {'X-Object-Meta-K': 'v'})[0] == 202
+    status, after, body = env['call']('GET', env['mapped'], 'mpu')
+    assert status == 200 and after['etag'] == before['etag']
+    assert after['x-object-meta-k'] == 'v'
+    assert hashlib.md5(body).digest() == hashlib.md5(data).digest()
+
+
+def test_post_to_missing_or_deleted_is_404(aio, env):
+    shunted, local = both(env, 'POST', 'nothing', {'X-Object-Meta-A': 'b'})
+    assert shunted[0] == local[0] == 404
+    env['add']('deleted')
+    env['call']('DELETE', env['mapped'], 'deleted')
+    assert env['call']('POST', env['mapped'], 'deleted',
+                       {'X-Object-Meta-A': 'b'})[0] == 404
+
+
+def test_writes_respect_acls(aio, env):
+    env['add']('guarded')
+    _, token3 = aio.token('test:tester3', 'testing3')
+    path = f'{env["base"]}/{env["mapped"]}/guarded'
+    for method in ('DELETE', 'POST'):
+        assert request(aio, method, path, {'X-Object-Meta-A': 'b'},
+                       token3)[0] == 403
+        assert request(aio, method, path)[0] == 401
+    status, headers, body = env['call']('GET', env['mapped'], 'guarded')
+    assert status == 200 and 'x-object-meta-a' not in headers
+
+
+@pytest.mark.parametrize('how', ['COPY', 'PUT'])
+def test_server_side_copy_from_archived(aio, env, how):
+    env['add']('source', b'copy me', meta={'Kept': 'yes'})
+    other = env['mapped'] + '-dst'
+    env['conn'].put_container(other)
+    dest = f'/{other}/copied'
+    if how == 'COPY':
+        status, _, _ = env['call']('COPY', env['mapped'], 'source',
+                                   {'Destination': dest})
+    else:
+        status, _, _ = request(
+            aio, 'PUT', f'{env["base"]}{dest}',
+            {'X-Copy-From': f'/{env["mapped"]}/source',
+             'Content-Length': '0'}, env['token'])
+    assert status == 201
+    headers, body = env['conn'].get_object(other, 'copied')
+    assert body == b'copy me' and headers['x-object-meta-kept'] == 'yes'
+
+
+def test_copy_across_accounts(aio, env):
+    env['add']('shared', b'shared body')
+    env['conn'].post_container(env['mapped'], {
+        'X-Container-Read': 'test2:tester2'})
+    url2, token2 = aio.token('test2:tester2', 'testing2')
+    base2 = urllib.parse.urlsplit(url2).path
+    conn2 = aio.swift_conn('test2:tester2', 'testing2')
+    conn2.put_container('incoming')
+    status, _, _ = request(
+        aio, 'PUT', f'{base2}/incoming/copied',
+        {'X-Copy-From': f'/{env["mapped"]}/shared',
+         'X-Copy-From-Account': env['account'], 'Content-Length': '0'},
+        token2)
+    assert status == 201
+    assert conn2.get_object('incoming', 'copied')[1] == b'shared body'
+
+
+def test_concurrent_delete_and_get(aio, env):
+    names = [f'race-{i}' for i in range(8)]
+    for name in names:
+        env['add'](name, b'race body')
+    statuses = []
+
+    def get_loop():
+        for _ in range(20):
+            for name in names:
+                statuses.append(env['call']('GET', env['mapped'], name)[0])
+
+    readers = [threading.Thread(target=get_loop) for _ in range(3)]
+    for t in readers:
+        t.start()
+    deletes = [env['call']('DELETE', env['mapped'], n)[0] for n in names]
+    for t in readers:
+        t.join()
+    assert deletes == [204] * len(names)
+    assert set(statuses) <= {200, 404}
+    for name in names:
+        assert env['call']('GET', env['mapped'], name)[0] == 404
