@@ -19,14 +19,15 @@ DELETE
 
 POST
     After Swift's own 404 (and a pre-authorized local HEAD for the
-    tombstone), replaces the archived object's metadata in the bucket, with Swift's
-    replace semantics (``X-Object-Meta-*``, ``Content-Type`` if given, the
-    headers the object server keeps, ``X-Delete-At``/``X-Delete-After``),
-    by copying the object onto itself: the body and its Etag stay the same
-    (multipart objects are copied part by part on their own boundaries)
-    and nothing is written into Swift. A restore-then-POST was not chosen
-    because it would refill the cluster with every object whose metadata
-    is touched, and would need the whole body read.
+    tombstone), replaces the archived object's metadata in the bucket,
+    with Swift's replace semantics (``X-Object-Meta-*``, ``Content-Type``
+    if given, the headers the object server keeps, ``X-Delete-At`` or
+    ``X-Delete-After``), by copying the object onto itself: the body and
+    its Etag stay the same (multipart objects are copied part by part on
+    their own boundaries) and nothing is written into Swift. A
+    restore-then-POST was not chosen because it would refill the cluster
+    with every object whose metadata is touched, and would need the whole
+    body read.
 """
 
 import time

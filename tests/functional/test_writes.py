@@ -6,6 +6,7 @@ import threading
 import time
 import urllib.parse
 
+import botocore.exceptions
 import pytest
 
 from tests.functional.test_objects import _stable, request
@@ -93,7 +94,7 @@ def test_propagate_delete_removes_bucket_copy(aio, env):
                                     propagate_delete=True)])
     key = env['add']('propagated')
     assert env['call']('DELETE', env['mapped'], 'propagated')[0] == 204
-    with pytest.raises(Exception):
+    with pytest.raises(botocore.exceptions.ClientError):
         aio.s3_client().head_object(Bucket=aio.bucket, Key=key)
     assert env['call']('GET', env['mapped'], 'propagated')[0] == 404
 
