@@ -14,8 +14,11 @@ DELETE
     archived again within the same second is told apart), and the client's
     DELETE itself. With
     ``"propagate_delete": true`` in the profile the bucket copy (and its SLO
-    manifest sidecar) is deleted too; by default it is kept. A remote outage
-    answers ``503`` before anything is deleted.
+    manifest sidecar) is deleted too; by default it is kept, and the
+    container's ``X-Container-Sysmeta-Cloud-Shunt-Hidden`` records when an
+    archived copy was last hidden (listings check tombstones only for
+    archived rows older than that). A remote outage answers ``503`` before
+    anything is deleted.
 
 POST
     After Swift's own 404 (and a pre-authorized local HEAD for the
@@ -49,6 +52,8 @@ from shunt import tombstones
 from shunt.layout import manifest_key, object_key
 from shunt.remote import RemoteError
 
+# when an archived copy of the container was last hidden by a delete
+HIDDEN_SYSMETA = 'X-Container-Sysmeta-Cloud-Shunt-Hidden'
 # CopyObject parameters for the headers Swift's object server keeps
 PASSED_PARAMS = {'content-disposition': 'ContentDisposition',
                  'content-encoding': 'ContentEncoding',
@@ -162,7 +167,23 @@ class WriteContext(WSGIContext):
         close_if_possible(resp_iter)
         self.logger.increment('delete.archived')
         self.propagate_delete(req)
+        if not self.profile.propagate_delete:
+            self.record_hidden(env, env['HTTP_X_TIMESTAMP'])
         return HTTPNoContent(request=req)(env, start_response)
+
+    def record_hidden(self, env, timestamp):
+        """Note on the container when an archived copy was last hidden, so
+        listings know which archived rows may need a tombstone check."""
+        path = '/'.join(env['PATH_INFO'].split('/', 4)[:4])
+        post = make_pre_authed_request(
+            env, 'POST', wsgi_quote(path),
+            headers={HIDDEN_SYSMETA: timestamp},
+            swift_source=self.swift_source)
+        resp = post.get_response(self.app)
+        close_if_possible(resp.app_iter)
+        if not resp.is_success:
+            self.logger.warning('Could not record the delete on %s: %s',
+                                path, resp.status)
 
     def propagate_delete(self, req):
         if not self.profile.propagate_delete:
