@@ -143,11 +143,14 @@ class WriteContext(WSGIContext):
             # a local object, or an answer Swift will repeat (no container
             # means no tombstone could record the delete): Swift's DELETE,
             # marked so that the archived copy it saw stays hidden
+            etag = self.archived_etag()
             env['HTTP_X_TIMESTAMP'] = tombstones.delete_timestamp(
-                when, self.archived_etag()).internal
+                when, etag).internal
             resp_iter = self._app_call(env)
-            if self._get_status_int() // 100 == 2:
+            if self._get_status_int() // 100 == 2 and etag:
                 self.propagate_delete(req)
+                if not self.profile.propagate_delete:
+                    self.record_hidden(env, env['HTTP_X_TIMESTAMP'])
             start_response(self._response_status, self._response_headers,
                            self._response_exc_info)
             return resp_iter
