@@ -552,13 +552,14 @@ class Cluster:
                          lambda: _memcached_answers(self.ports['memcached']))
 
     def restart_proxy(self, filter_conf=None, proxy_conf=None,
-                      shunt_in_pipeline=None):
+                      shunt_in_pipeline=None, pipeline=None):
         """Rewrite the proxy config and restart only the proxy.
 
         ``filter_conf``/``proxy_conf`` are applied on top of the
         constructor's options (a value of None removes an option);
         ``shunt_in_pipeline`` (True/False) overrides the constructor's
-        choice for this start only; ``restart_proxy()`` restores the
+        choice for this start only; ``pipeline`` replaces the whole
+        pipeline string for this start; ``restart_proxy()`` restores the
         constructor's configuration.
         Raises :class:`ClusterError` with the proxy's output when it does
         not start (the proxy stays down until the next restart).
@@ -567,7 +568,7 @@ class Cluster:
         self._write_proxy_conf(
             dict(self.filter_conf, **(filter_conf or {})),
             dict(self.proxy_conf, **(proxy_conf or {})),
-            shunt_in_pipeline)
+            shunt_in_pipeline, pipeline)
         self._spawn_swift('proxy')
         try:
             self._wait_proxy(time.monotonic() + self.start_timeout)
@@ -638,7 +639,7 @@ class Cluster:
         _write_atomic(self.conf_path(server), _ini(sections).encode())
 
     def _write_proxy_conf(self, filter_conf, proxy_conf,
-                          shunt_in_pipeline=None):
+                          shunt_in_pipeline=None, pipeline=None):
         if shunt_in_pipeline is None:
             shunt_in_pipeline = self.shunt_in_pipeline
         proxy = {'use': 'egg:swift#proxy',
@@ -656,7 +657,7 @@ class Cluster:
             ('DEFAULT', self._default_section('proxy', self.ports['proxy'],
                                               self.proxy_workers)),
             ('pipeline:main',
-             {'pipeline': proxy_pipeline(shunt_in_pipeline)}),
+             {'pipeline': pipeline or proxy_pipeline(shunt_in_pipeline)}),
             ('app:proxy-server', proxy),
             ('filter:catch_errors', {'use': 'egg:swift#catch_errors'}),
             ('filter:gatekeeper', {'use': 'egg:swift#gatekeeper'}),
