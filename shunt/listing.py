@@ -1,10 +1,307 @@
-"""Spliced container listings (work in progress)."""
+"""Spliced container listings: one namespace across Swift and the bucket.
+
+A ``GET`` of a mapped container whose local listing answers ``200`` lists
+the local and the archived objects as one container, in Swift's order and
+with every listing parameter (``limit``, ``marker``, ``end_marker``,
+``prefix``, ``delimiter``, ``reverse``, ``path``) applied to the union,
+exactly as Swift would list it if every archived object were local (see
+:mod:`shunt.splice` for how). A local ``404`` (or any other local answer)
+is returned untouched; ``HEAD`` and account listings are never spliced.
+Parameters Swift refuses get Swift's own answer (``400`` for a value that
+is not UTF-8, ``412`` for a ``limit`` above 10000).
+
+Rows
+----
+Local rows are Swift's, untouched. Archived rows are built from the S3
+listing under the container's key prefix::
+
+    {"bytes": 1234, "hash": "<S3 ETag, unquoted>", "name": "photo.jpg",
+     "content_type": "application/octet-stream",
+     "last_modified": "2024-05-06T07:08:09.000000",
+     "content_location": ["AWS S3;my-bucket;3a9f1/AUTH_test/photos/"]}
+
+S3 listings carry no content type, so archived rows report
+``application/octet-stream`` (a ``HEAD`` of the object gives the real
+one). ``hash`` is the S3 ETag: the MD5 of the body, or ``<md5>-<parts>``
+for a multipart upload. ``content_location`` follows swift-s3-sync/1space:
+``"<where>;<bucket>;<key prefix>"`` where ``<where>`` is ``AWS S3`` or the
+endpoint URL, and the key prefix part is left out when it is empty. A
+name present in both stores is listed once, as the local row, with
+``"content_location": ["<remote location>", "swift"]``; the same holds for
+a ``subdir`` present on both sides. Local-only rows have no
+``content_location``. With a ``custom_prefix`` layout the SLO manifest
+sidecars under ``.manifests/`` are never listed. ``X-Container-Object-
+Count`` and ``X-Container-Bytes-Used`` stay the local figures.
+
+The shunt sits right of ``listing_formats``, so it answers JSON with an
+exact ``Content-Length``; ``format=xml`` and ``format=plain`` are produced
+from it by Swift's ``listing_formats`` (every archived row has the five
+fields it needs).
+
+Requests
+--------
+The local listing and the first S3 page are requested at the same time
+(the S3 call in a green thread). Further S3 pages (at most 1,000 keys
+each) are read only while the page being built needs them. Memory is
+bounded by the page size (``limit`` rows, one S3 page). ``reverse`` and
+``path`` listings cost more (see :mod:`shunt.splice`): a reverse listing
+reads the archived keys between ``end_marker`` (or the lowest local row,
+when the local rows fill the page; else the start of the container) and
+``marker``.
+
+Failures
+--------
+If the bucket cannot be listed (unreachable, timeout, throttling, 5xx,
+refused credentials) the client gets ``503 Service Unavailable`` with a
+one-line reason, and the proxy log an ERROR line; never a ``200`` that
+silently lacks the archived objects. With ``listing_on_remote_error =
+local`` in the filter section the client gets the local rows alone and the
+header ``X-Cloud-Shunt-Listing: partial`` instead (the ERROR line is
+logged all the same).
+"""
+
+import json
+import urllib.parse
+
+import eventlet
+from swift.common.swob import HTTPException, HTTPServiceUnavailable, Request
+from swift.common.utils import close_if_possible
+from swift.common.wsgi import WSGIContext, make_env
+
+from shunt import splice
+from shunt.layout import key_prefix
+from shunt.remote import RemoteError, location_label
+
+SWIFT_SOURCE = 'CLOUD_SHUNT'
+PARTIAL_HEADER = 'X-Cloud-Shunt-Listing'
+ON_REMOTE_ERROR = ('fail', 'local')
+# seconds a client is asked to wait when the bucket throttles
+RETRY_AFTER = 5
+REASONS = {
+    'timeout': 'the remote store timed out',
+    'connection': 'the remote store cannot be reached',
+    'throttled': 'the remote store is throttling requests',
+    'auth': 'the remote store refused the credentials',
+    'server': 'the remote store failed',
+    'not_found': 'the bucket does not exist',
+}
+# response headers of the local listing that do not describe the new body
+STALE_HEADERS = frozenset(('content-length', 'etag', 'transfer-encoding',
+                           'content-range', 'content-encoding'))
 
 
-class ListingContext:
+def remote_error_policy(conf):
+    """The ``listing_on_remote_error`` filter option (``fail`` or
+    ``local``)."""
+    value = str(conf.get('listing_on_remote_error', 'fail')).strip().lower()
+    if value not in ON_REMOTE_ERROR:
+        raise ValueError('cloud_shunt: listing_on_remote_error must be '
+                         '"fail" or "local", got %r' % value)
+    return value
+
+
+def parse_listing(body):
+    """The rows of a JSON container listing, or None if it is not one."""
+    try:
+        rows = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(rows, list) or not all(
+            isinstance(row, dict) and ('name' in row or 'subdir' in row)
+            for row in rows):
+        return None
+    return rows
+
+
+class LocalListingError(Exception):
+    """A later page of the local listing failed."""
+
+
+class Prefetch:
+    """One remote call started ahead, in a green thread."""
+
+    def __init__(self, call, request):
+        self.request = request
+        self.thread = None
+        if request is not None:
+            self.thread = eventlet.spawn(self._run, call, request)
+
+    @staticmethod
+    def _run(call, request):
+        try:
+            return call(**request), None
+        except Exception as err:
+            return None, err
+
+    def take(self, request):
+        """The result if ``request`` is the call made ahead, else None."""
+        if self.thread is None or request != self.request:
+            return None
+        thread, self.thread = self.thread, None
+        result, err = thread.wait()
+        if err is not None:
+            raise err
+        return result
+
+    def cancel(self):
+        thread, self.thread = self.thread, None
+        if thread is not None:
+            thread.kill()
+
+
+class ListingContext(WSGIContext):
+    """One container GET of a mapped container."""
+
     def __init__(self, shunt, profile):
+        super().__init__(shunt.app)
         self.shunt = shunt
         self.profile = profile
+        self.logger = shunt.logger
+        self.key_prefix = key_prefix(profile.account, profile.container,
+                                     profile.custom_prefix)
+        self.location = splice.remote_location(
+            location_label(profile), profile.aws_bucket, self.key_prefix)
+        self.prefetch = None
+        self.env = None
 
     def handle(self, env, start_response):
-        return self.shunt.app(env, start_response)
+        self.env = env
+        req = Request(env)
+        try:
+            params = splice.parse_params(req)
+        except HTTPException:
+            # Swift refuses the value itself, with the same answer
+            return self.app(env, start_response)
+        if params.limit <= 0:
+            return self.app(env, start_response)
+        scan = splice.RemoteScan(
+            self._list_remote, params, self.key_prefix, self.location,
+            reserved=self.profile.custom_prefix is not None)
+        self.prefetch = Prefetch(self._call_remote, scan.first_request())
+        try:
+            if params.path is None:
+                return self._splice(req, start_response, params, scan)
+            return self._splice_path(req, start_response, params, scan)
+        finally:
+            self.prefetch.cancel()
+
+    # -- the two kinds of listing ----------------------------------------
+
+    def _splice(self, req, start_response, params, scan):
+        local_iter = self._app_call(self.env)
+        rows, local_body = self._local_rows(local_iter)
+        if rows is None:
+            return self._pass_local(start_response, local_iter, local_body)
+        try:
+            spliced = splice.spliced_rows(params, rows, scan)
+        except (RemoteError, splice.RemoteListingStalled) as err:
+            return self._remote_failed(req, start_response, err, rows)
+        return self._respond(start_response, spliced)
+
+    def _splice_path(self, req, start_response, params, scan):
+        local_scan = splice.LocalScan(self._local_page, params)
+        local_iter = self._app_call(self._local_env(local_scan.first_query()))
+        rows, local_body = self._local_rows(local_iter)
+        if rows is None:
+            return self._pass_local(start_response, local_iter, local_body)
+        local_scan.first_page = rows
+        try:
+            spliced = splice.spliced_path_rows(params, local_scan, scan)
+        except (RemoteError, splice.RemoteListingStalled) as err:
+            try:
+                local_only = splice.spliced_path_rows(params, local_scan)
+            except LocalListingError as local_err:
+                return self._local_failed(req, start_response, local_err)
+            return self._remote_failed(req, start_response, err, local_only)
+        except LocalListingError as err:
+            return self._local_failed(req, start_response, err)
+        return self._respond(start_response, spliced)
+
+    # -- local side -------------------------------------------------------
+
+    def _local_rows(self, local_iter):
+        """The local rows of a 200 JSON listing (None otherwise), and the
+        body when it was read."""
+        if self._get_status_int() != 200:
+            return None, None
+        try:
+            body = b''.join(local_iter)
+        finally:
+            close_if_possible(local_iter)
+        return parse_listing(body), body
+
+    def _pass_local(self, start_response, local_iter, body):
+        start_response(self._response_status, self._response_headers,
+                       self._response_exc_info)
+        return local_iter if body is None else [body]
+
+    def _local_env(self, query):
+        return make_env(
+            self.env, method='GET', agent='%(orig)s CloudShunt',
+            query_string=urllib.parse.urlencode(
+                query, quote_via=urllib.parse.quote),
+            swift_source=SWIFT_SOURCE)
+
+    def _local_page(self, query):
+        """Rows of a further page of the local listing (``path``)."""
+        resp = Request(self._local_env(query)).get_response(self.app)
+        body = resp.body
+        if resp.status_int != 200:
+            raise LocalListingError('status %s' % resp.status)
+        rows = parse_listing(body)
+        if rows is None:
+            raise LocalListingError('not a JSON listing')
+        return rows
+
+    def _local_failed(self, req, start_response, err):
+        self.logger.error('Container listing of %s/%s: a further page of '
+                          'the local listing failed: %s',
+                          self.profile.account, self.profile.container, err)
+        resp = HTTPServiceUnavailable(
+            request=req, content_type='text/plain',
+            body='Container listing unavailable: the local listing '
+                 'failed.\n')
+        return resp(self.env, start_response)
+
+    # -- remote side ------------------------------------------------------
+
+    def _call_remote(self, **request):
+        return self.shunt.remote.list_objects(self.profile, **request)
+
+    def _list_remote(self, **request):
+        page = self.prefetch.take(request)
+        if page is None:
+            page = self._call_remote(**request)
+        return page
+
+    def _remote_failed(self, req, start_response, err, local_rows):
+        if not isinstance(err, RemoteError):
+            err = RemoteError('server', str(err))
+        self.logger.increment('remote_error.%s' % err.kind)
+        self.logger.error(
+            'Container listing of %s/%s cannot list %s bucket %s (%s): '
+            '%s: %s', self.profile.account, self.profile.container,
+            location_label(self.profile), self.profile.aws_bucket,
+            self.profile.describe(), err.kind, err.message)
+        if getattr(self.shunt, 'listing_on_remote_error', 'fail') == 'local':
+            return self._respond(start_response, local_rows,
+                                 [(PARTIAL_HEADER, 'partial')])
+        resp = HTTPServiceUnavailable(
+            request=req, content_type='text/plain',
+            body='Container listing unavailable: %s.\n' % REASONS.get(
+                err.kind, 'the remote store refused the request'))
+        if err.kind == 'throttled':
+            resp.headers['Retry-After'] = str(RETRY_AFTER)
+        return resp(self.env, start_response)
+
+    # -- response ---------------------------------------------------------
+
+    def _respond(self, start_response, rows, extra_headers=()):
+        body = json.dumps(rows).encode('ascii')
+        headers = [(name, value) for name, value in self._response_headers
+                   if name.lower() not in STALE_HEADERS]
+        headers.append(('Content-Length', str(len(body))))
+        headers.extend(extra_headers)
+        self.logger.increment('listing.spliced')
+        start_response(self._response_status, headers)
+        return [body]

@@ -34,6 +34,9 @@ For a container mapped in the mapping file (see :mod:`shunt.config`):
 * ``COPY`` and ``PUT`` with ``X-Copy-From`` read an archived source through
   the shunt (``copy`` sits left of it), so they create a correct local
   object.
+* A container ``GET`` lists local and archived objects as one container,
+  in Swift's order, with every listing parameter applied to the union (see
+  :mod:`shunt.listing`); a bucket that cannot be listed gives ``503``.
 * The request header ``X-Cloud-Sync-Shunt-Bypass: true`` gives the
   local-only view (for DELETE: Swift's own, unmarked tombstone).
 
@@ -73,6 +76,10 @@ Options of the filter section (defaults shown):
     quota stops retry storms).
 ``network_chunk_size = 65536``
     Bytes read from the bucket at a time.
+``listing_on_remote_error = fail``
+    What a container listing does when the bucket cannot be listed:
+    ``fail`` answers ``503 Service Unavailable``; ``local`` answers the
+    local rows alone, with the header ``X-Cloud-Shunt-Listing: partial``.
 ``log_name``, ``log_level``, ``log_statsd_*`` ...
     The usual Swift logging options. The log route is ``cloud_shunt``.
 
@@ -87,7 +94,7 @@ from swift.common.utils import config_true_value, get_logger, split_path
 
 from shunt import __version__
 from shunt.config import ConfigError, MappingSource
-from shunt.listing import ListingContext
+from shunt.listing import ListingContext, remote_error_policy
 from shunt.objects import ObjectContext
 from shunt.remote import S3Remote
 from shunt.writes import WriteContext
@@ -108,6 +115,7 @@ class CloudShuntMiddleware:
         self.conf_file = conf.get('conf_file', DEFAULT_CONF_FILE)
         self.reload_interval = _number(conf, 'reload_interval', 15, float)
         self.chunk_size = _number(conf, 'network_chunk_size', 65536, int)
+        self.listing_on_remote_error = remote_error_policy(conf)
         self.remote = remote or S3Remote(
             region=conf.get('s3_region', 'us-east-1'),
             connect_timeout=_number(conf, 'conn_timeout', 2.0, float),
