@@ -23,11 +23,13 @@ from swift.common.swob import (
     Request,
     Response,
     multi_range_iterator,
+    wsgi_to_str,
 )
-from swift.common.utils import close_if_possible
+from swift.common.utils import close_if_possible, split_path
 from swift.common.wsgi import WSGIContext
 
 from shunt import headers as shunt_headers
+from shunt import restore, slo
 from shunt.layout import object_key
 from shunt.remote import RemoteError, location_label, object_url
 from shunt.tombstones import archived_visible
@@ -73,6 +75,9 @@ class RemoteBody:
         self.size = size
         self._stream = stream
         self._covers = covers
+        # a restore.Restore, started if the whole body is served
+        self.restore = None
+        self._tee = None
 
     def _take_stream(self, start, stop):
         stream, self._stream = self._stream, None
@@ -106,7 +111,10 @@ class RemoteBody:
                 stream.close()
 
     def __iter__(self):
-        return self._chunks(0, self.size)
+        chunks = self._chunks(0, self.size)
+        if self.restore is not None:
+            chunks = self._tee = self.restore.tee(chunks)
+        return chunks
 
     def app_iter_range(self, start, stop):
         return self._chunks(start, stop)
@@ -116,6 +124,8 @@ class RemoteBody:
                                     self._chunks)
 
     def close(self):
+        if self._tee is not None:
+            self._tee.close()
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.close()
@@ -182,7 +192,8 @@ class ObjectContext(WSGIContext):
         ranges = req.range.ranges if req.range else []
         single = len(ranges) == 1 and ranges[0] != (None, 0)
         conditional = any(h in req.environ for h in CONDITIONAL_HEADERS)
-        if req.method == 'GET' and not conditional and (single or not ranges):
+        if req.method == 'GET' and not conditional and (
+                single or not ranges) and not slo.wants_manifest(req):
             byte_range = _s3_range(*ranges[0]) if single else None
             try:
                 s3 = self.get_remote(key, byte_range)
@@ -212,11 +223,38 @@ class ObjectContext(WSGIContext):
                 stream.close()
                 raise RemoteError('server', 'unparseable Content-Range from '
                                   'the remote store')
+        try:
+            manifest = self.archived_manifest(req, raw, size)
+        except RemoteError:
+            if stream is not None:
+                stream.close()
+            raise
+        if manifest is not None:
+            # an archived SLO: answered as Swift answers a local one
+            headers.update(manifest.response_headers())
+            special = slo.manifest_response(req, headers, manifest) \
+                if slo.wants_manifest(req) else \
+                slo.apply_part_number(req, headers, manifest)
+            if special is not None:
+                if stream is not None:
+                    stream.close()
+                return special
         body = RemoteBody(self, key, size, stream, covers)
+        body.restore = restore.plan(self, req, headers, raw, size, manifest)
         resp = Response(request=req, headers=headers, app_iter=body,
                         conditional_response=True)
         resp.content_length = size
         return resp
+
+    def archived_manifest(self, req, s3_headers, size):
+        """The sidecar manifest of an archived object marked as an SLO
+        (fetched only then), or None."""
+        if not slo.is_marked_slo(s3_headers):
+            return None
+        obj = split_path(req.environ['PATH_INFO'], 4, 4, True)[3]
+        return slo.load_archived_manifest(
+            self.shunt.remote, self.profile, wsgi_to_str(obj), s3_headers,
+            size, self.logger)
 
     # -- failures -------------------------------------------------------
 

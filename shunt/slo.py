@@ -1,0 +1,413 @@
+"""Archived static large objects: S3 multipart uploads with a manifest sidecar.
+
+An archiver stores a Swift SLO as one S3 object (normally a multipart upload
+with one part per segment) whose user metadata carries
+``x-static-large-object: True``, plus a JSON *sidecar* holding the SLO
+manifest exactly as Swift stored it (a list of ``{"name", "hash", "bytes",
+"content_type", "last_modified"}``; see :func:`shunt.layout.manifest_key`).
+The shunt serves such an object the way Swift serves a local SLO:
+
+* ``Etag``: the quoted MD5 of the concatenated segment Etags (Swift's SLO
+  Etag), ``Content-Length`` the sum of the segments, ``X-Static-Large-Object:
+  True`` and ``X-Manifest-Etag`` (the MD5 of the stored manifest);
+  conditional requests are evaluated against that Etag;
+* ``?multipart-manifest=get`` answers the manifest itself, and
+  ``?multipart-manifest=get&format=raw`` the manifest in the form it is
+  uploaded with;
+* ``?part-number=N`` answers the Nth segment's bytes.
+
+The sidecar is fetched only for objects whose metadata says they are SLOs,
+never on the hot path of plain objects. A sidecar that cannot be parsed or
+that disagrees with the object (its segments do not add up to the object's
+size, or an S3 multipart Etag that does not match its segments) is ignored
+and logged: the object is then served as a plain object with its S3 Etag,
+as is a multipart upload without a sidecar (objects that other S3 tools
+uploaded in parts).
+
+Everything but :func:`load_archived_manifest` and the response builders is
+pure: no I/O, unit-tested on its own.
+"""
+
+import base64
+import binascii
+import collections
+import dataclasses
+import hashlib
+import json
+import re
+
+from swift.common.request_helpers import get_param, get_valid_part_num
+from swift.common.swob import (
+    HTTPException,
+    HTTPRequestedRangeNotSatisfiable,
+    Response,
+)
+from swift.common.utils import config_true_value
+
+from shunt import headers as shunt_headers
+from shunt.layout import manifest_key
+from shunt.remote import RemoteError
+
+SLO_META = 'x-static-large-object'
+# set by archivers that store an SLO as one plain object (Google Cloud
+# Storage has no multipart uploads): the Swift Etag of the SLO
+SLO_ETAG_META = 'swift-slo-etag'
+# Swift's own limit on a manifest is 8 MiB (slo max_manifest_size); a
+# sidecar many times larger is not a manifest Swift wrote
+MAX_SIDECAR_BYTES = 32 * 1024 * 1024
+MANIFEST_CONTENT_TYPE = 'application/json; charset=utf-8'
+_HEX32 = re.compile(r'^[0-9a-f]{32}$')
+_MPU_ETAG = re.compile(r'^([0-9a-f]{32})-(\d+)$')
+_RANGE = re.compile(r'^(\d+)-(\d+)$')
+_SWIFT_BYTES = re.compile(r';\s*swift_bytes=(\d+)')
+
+
+class ManifestError(ValueError):
+    """A sidecar is not a usable SLO manifest for the object."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """One entry of a manifest.
+
+    ``container``/``obj`` are native strings (``None`` for an inline data
+    segment); ``length`` is the number of bytes the segment contributes to
+    the large object.
+    """
+    container: str | None
+    obj: str | None
+    hash: str | None
+    size: int | None
+    length: int
+    range: str | None = None
+    sub_slo: bool = False
+    data: bytes | None = None
+    content_type: str | None = None
+
+    @property
+    def name(self):
+        return None if self.container is None else \
+            f'/{self.container}/{self.obj}'
+
+    @property
+    def plain(self):
+        """A whole object used as a segment (what a restore can write)."""
+        return self.data is None and self.range is None and not self.sub_slo
+
+    def etag_part(self):
+        """This segment's contribution to the SLO Etag, as Swift hashes
+        it."""
+        if self.data is not None:
+            return hashlib.md5(self.data, usedforsecurity=False).hexdigest()
+        if self.range:
+            return '%s:%s;' % (self.hash, self.range)
+        return self.hash
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    """A parsed sidecar: the segments and the sidecar's own bytes."""
+    segments: tuple
+    body: bytes
+
+    @property
+    def size(self):
+        return sum(seg.length for seg in self.segments)
+
+    @property
+    def etag(self):
+        return slo_etag(self.segments)
+
+    @property
+    def json_md5(self):
+        return hashlib.md5(self.body, usedforsecurity=False).hexdigest()
+
+    @property
+    def restorable(self):
+        return bool(self.segments) and all(s.plain for s in self.segments)
+
+    def response_headers(self):
+        """What a local SLO's GET/HEAD shows in place of the plain object's
+        Etag."""
+        return {'Etag': '"%s"' % self.etag,
+                'X-Static-Large-Object': 'True',
+                'X-Manifest-Etag': self.json_md5}
+
+
+def _segment(index, entry):
+    where = f'segment {index}'
+    if not isinstance(entry, dict):
+        raise ManifestError(f'{where}: not an object')
+    if 'data' in entry:
+        try:
+            data = base64.b64decode(entry['data'], validate=True)
+        except (TypeError, ValueError, binascii.Error):
+            raise ManifestError(f'{where}: data is not base64')
+        return Segment(None, None, None, None, len(data), data=data)
+    name, etag, size = entry.get('name'), entry.get('hash'), \
+        entry.get('bytes')
+    if not isinstance(name, str) or not name.startswith('/') or \
+            '/' not in name[1:] or name.startswith('//'):
+        raise ManifestError(f'{where}: name {name!r} is not '
+                            f'/container/object')
+    container, obj = name[1:].split('/', 1)
+    if not obj:
+        raise ManifestError(f'{where}: name {name!r} has no object')
+    if not isinstance(etag, str) or not _HEX32.match(etag.lower()):
+        raise ManifestError(f'{where}: hash {etag!r} is not an MD5')
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ManifestError(f'{where}: bytes {size!r} is not a size')
+    content_type = entry.get('content_type')
+    sub_slo = config_true_value(entry.get('sub_slo', False))
+    length = size
+    if sub_slo and isinstance(content_type, str):
+        # Swift keeps a sub-SLO's manifest size in "bytes" and its content
+        # size in the content type
+        match = _SWIFT_BYTES.search(content_type)
+        if match:
+            length = int(match.group(1))
+    seg_range = entry.get('range')
+    if seg_range is not None:
+        match = _RANGE.match(seg_range) if isinstance(seg_range, str) \
+            else None
+        if not match or int(match.group(1)) > int(match.group(2)) or \
+                int(match.group(2)) >= length:
+            raise ManifestError(f'{where}: bad range {seg_range!r}')
+        length = int(match.group(2)) - int(match.group(1)) + 1
+    return Segment(container, obj, etag.lower(), size, length,
+                   range=seg_range, sub_slo=sub_slo,
+                   content_type=content_type if isinstance(
+                       content_type, str) else None)
+
+
+def parse_manifest(body):
+    """A :class:`Manifest` from a sidecar's bytes (Swift's stored manifest
+    format); raises :class:`ManifestError`."""
+    if len(body) > MAX_SIDECAR_BYTES:
+        raise ManifestError(f'{len(body)} bytes, more than any manifest')
+    try:
+        entries = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ManifestError(f'not JSON: {err}')
+    if not isinstance(entries, list) or not entries:
+        raise ManifestError('not a non-empty list of segments')
+    return Manifest(tuple(_segment(i, e) for i, e in enumerate(entries)),
+                    bytes(body))
+
+
+def slo_etag(segments):
+    """Swift's Etag of an SLO: the MD5 of its segments' Etag parts."""
+    digest = hashlib.md5(usedforsecurity=False)
+    for seg in segments:
+        digest.update(seg.etag_part().encode('ascii'))
+    return digest.hexdigest()
+
+
+def mpu_etag(hashes):
+    """The Etag S3 gives a multipart upload whose parts have these MD5s."""
+    digest = hashlib.md5(usedforsecurity=False)
+    for value in hashes:
+        digest.update(binascii.unhexlify(value))
+    return '%s-%d' % (digest.hexdigest(), len(hashes))
+
+
+def check_object(manifest, size, s3_etag, slo_etag_meta=None):
+    """Raise :class:`ManifestError` when the sidecar does not describe the
+    archived object (``size`` bytes, S3 Etag ``s3_etag`` unquoted)."""
+    if manifest.size != size:
+        raise ManifestError(f'its segments add up to {manifest.size} bytes, '
+                            f'the object has {size}')
+    mpu = _MPU_ETAG.match(s3_etag or '')
+    if mpu and manifest.restorable:
+        # one part per segment: the parts' MD5s are the segment Etags
+        parts = int(mpu.group(2))
+        if parts != len(manifest.segments):
+            raise ManifestError(f'{len(manifest.segments)} segments, the '
+                                f'object has {parts} parts')
+        expected = mpu_etag([seg.hash for seg in manifest.segments])
+        if expected != s3_etag:
+            raise ManifestError(f'its segments make the multipart Etag '
+                                f'{expected}, the object has {s3_etag}')
+    if slo_etag_meta and slo_etag_meta.strip('"') != manifest.etag:
+        raise ManifestError(f'its SLO Etag is {manifest.etag}, the object '
+                            f'says {slo_etag_meta}')
+
+
+def raw_manifest(manifest):
+    """The manifest as ``?multipart-manifest=get&format=raw`` shows it (and
+    as a ``?multipart-manifest=put`` takes it): Swift's byte-exact
+    format."""
+    out = []
+    for seg in manifest.segments:
+        if seg.data is not None:
+            out.append({'data': base64.b64encode(seg.data).decode('ascii')})
+            continue
+        entry = {'path': seg.name, 'size_bytes': seg.size, 'etag': seg.hash}
+        if seg.range is not None:
+            entry['range'] = seg.range
+        out.append(entry)
+    return json.dumps(out, sort_keys=True).encode('utf-8')
+
+
+def put_manifest(entries):
+    """The body of a ``?multipart-manifest=put`` for ``[(path, size, etag),
+    ...]`` (paths ``/container/object``, native strings)."""
+    return json.dumps([{'path': path, 'size_bytes': size, 'etag': etag}
+                       for path, size, etag in entries]).encode('utf-8')
+
+
+def part_range(segments, part_num):
+    """``(first, last)`` byte offsets (inclusive) of part ``part_num``
+    (1-based), or None when there is no such part."""
+    if part_num < 1 or part_num > len(segments):
+        return None
+    first = sum(seg.length for seg in segments[:part_num - 1])
+    return first, first + segments[part_num - 1].length - 1
+
+
+def fixed_segments(size, segment_size):
+    """Lengths of the segments that split ``size`` bytes into pieces of
+    ``segment_size`` (the last one shorter)."""
+    if segment_size <= 0:
+        raise ValueError('segment_size must be positive')
+    full, rest = divmod(size, segment_size)
+    return [segment_size] * full + ([rest] if rest else [])
+
+
+def segment_size_for(size, wanted, max_file_size, max_segments):
+    """The segment size to restore ``size`` bytes with: ``wanted`` (never
+    more than ``max_file_size``), grown so that at most ``max_segments``
+    segments are needed; None when no size fits both limits."""
+    seg = min(wanted, max_file_size)
+    if seg <= 0:
+        return None
+    needed = -(-size // max_segments)
+    seg = max(seg, needed)
+    return seg if seg <= max_file_size else None
+
+
+# -- requests ------------------------------------------------------------
+
+def is_marked_slo(s3_headers):
+    """Does the archived object's user metadata say it is an SLO?"""
+    value = s3_headers.get(shunt_headers.META_PREFIX + SLO_META)
+    return value is not None and config_true_value(
+        shunt_headers.decode_meta_value(value).strip())
+
+
+def wants_manifest(req):
+    return get_param(req, 'multipart-manifest') == 'get'
+
+
+def manifest_response(req, object_headers, manifest):
+    """The answer to ``?multipart-manifest=get`` (``&format=raw``) for an
+    archived SLO, as Swift gives it for a local one."""
+    headers = {k: v for k, v in object_headers.items()
+               if k.lower() != 'x-manifest-etag'}
+    if get_param(req, 'format') == 'raw':
+        body = raw_manifest(manifest)
+    else:
+        body = manifest.body
+        headers['Content-Type'] = MANIFEST_CONTENT_TYPE
+    headers['Etag'] = hashlib.md5(body, usedforsecurity=False).hexdigest()
+    headers['X-Static-Large-Object'] = 'True'
+    return Response(request=req, headers=headers, body=body,
+                    conditional_response=True)
+
+
+def apply_part_number(req, headers, manifest):
+    """For ``?part-number=N``: narrow the request to that segment (swob then
+    answers 206 for it) and return None, or return the whole answer when
+    Swift gives one of its own (400 for a bad number or a Range with it,
+    416 past the last part, 206 to a HEAD). Adds ``X-Parts-Count``."""
+    try:
+        part_num = get_valid_part_num(req)
+    except HTTPException as err:
+        return err
+    if part_num is None:
+        return None
+    segments = manifest.segments
+    headers['X-Parts-Count'] = str(len(segments))
+    size = manifest.size
+    bounds = part_range(segments, part_num)
+    if bounds is None:
+        body = b'' if req.method == 'HEAD' else \
+            b'The requested part number is not satisfiable'
+        resp = HTTPRequestedRangeNotSatisfiable(
+            request=req, headers=headers, body=body)
+        resp.headers['Content-Range'] = 'bytes */%d' % size
+        return resp
+    first, last = bounds
+    if req.method == 'HEAD':
+        resp = Response(request=req, status=206, headers=headers)
+        resp.headers['Content-Length'] = str(last - first + 1)
+        resp.headers['Content-Range'] = 'bytes %d-%d/%d' % (first, last,
+                                                             size)
+        return resp
+    req.range = 'bytes=%d-%d' % (first, last)
+    return None
+
+
+# -- the sidecar ---------------------------------------------------------
+
+class LogOnce:
+    """Remembers the last ``size`` keys logged, so that a condition of one
+    object is logged once per worker, not on every request."""
+
+    def __init__(self, size=1024):
+        self.size = size
+        self._seen = collections.OrderedDict()
+
+    def __call__(self, key):
+        """True the first time ``key`` is seen (recently)."""
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return False
+        self._seen[key] = True
+        if len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+        return True
+
+
+log_once = LogOnce()
+
+
+def _read_sidecar(body):
+    try:
+        data = body.read(MAX_SIDECAR_BYTES + 1)
+    finally:
+        body.close()
+    return data
+
+
+def load_archived_manifest(remote, profile, obj, s3_headers, size, logger):
+    """The valid sidecar manifest of an archived object that is marked as
+    an SLO, or None (no sidecar, or one that does not fit the object:
+    logged once). Remote failures other than a missing sidecar raise
+    :class:`RemoteError`: the object's identity cannot be told without
+    it."""
+    key = manifest_key(profile.account, profile.container, obj,
+                       profile.custom_prefix)
+    s3_etag = shunt_headers.bare_etag(s3_headers.get('etag'))
+    try:
+        resp = remote.get_object(profile, key)
+        body = _read_sidecar(resp['Body'])
+    except RemoteError as err:
+        if err.kind != 'not_found':
+            raise
+        if log_once(('absent', profile.aws_bucket, key, s3_etag)):
+            logger.info('SLO %r (%s) has no manifest sidecar %r: serving '
+                        'it as one object', obj, profile.describe(), key)
+        return None
+    except Exception as err:
+        raise RemoteError('connection', str(err) or type(err).__name__)
+    meta = shunt_headers.user_metadata(s3_headers)
+    try:
+        manifest = parse_manifest(body)
+        check_object(manifest, size, s3_etag, meta.get(SLO_ETAG_META))
+    except ManifestError as err:
+        if log_once(('bad', profile.aws_bucket, key, s3_etag)):
+            logger.warning('Ignoring the manifest sidecar %r of SLO %r (%s):'
+                           ' %s', key, obj, profile.describe(), err)
+        return None
+    return manifest
