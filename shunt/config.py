@@ -38,7 +38,13 @@ Profile fields read by the shunt:
 ``protocol``
     ``s3`` (default). ``swift`` is not supported yet and is refused.
 ``restore_object``
-    Write archived objects back into Swift when they are read whole.
+    Write archived objects back into Swift when they are read whole (see
+    :mod:`shunt.restore`).
+``restore_ttl``
+    Seconds a restored copy lives: restored objects (and their SLO
+    segments) get ``X-Delete-At`` = restore time + ``restore_ttl``, so that
+    reading cold data back does not refill the cluster for good. Absent or
+    ``0``: restored copies are kept.
 ``propagate_delete``
     A DELETE through Swift also deletes the bucket copy (default ``false``:
     the copy is kept in the bucket and hidden, see :mod:`shunt.writes`).
@@ -91,6 +97,7 @@ class Profile:
     custom_prefix: str | None = None
     protocol: str = 's3'
     restore_object: bool = False
+    restore_ttl: int | None = None
     propagate_delete: bool = False
     all_containers: bool = False
     # every other key of the profile, secrets removed, for later features
@@ -144,6 +151,18 @@ def _string(raw, path, index, field, required=False, default=None):
     if required and not value:
         raise ConfigError(f'{_where(path, index, field)}: must not be empty')
     return value
+
+
+def _seconds(raw, path, index, field):
+    value = raw.get(field)
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f'{_where(path, index, field)}: expected a whole '
+                          f'number of seconds, got {json.dumps(value)}')
+    return value or None
 
 
 def _choice(raw, path, index, field, choices):
@@ -203,6 +222,7 @@ def parse_profile(raw, path, index):
         protocol=protocol,
         restore_object=parse_bool(raw.get('restore_object'), path, index,
                                   'restore_object'),
+        restore_ttl=_seconds(raw, path, index, 'restore_ttl'),
         propagate_delete=parse_bool(raw.get('propagate_delete'), path,
                                     index, 'propagate_delete'),
         extra={k: v for k, v in raw.items() if k not in SECRET_KEYS},

@@ -129,3 +129,22 @@ def test_reload_keeps_last_good_and_logs(tmp_path):
         json.dump({'containers': []}, fp)
     now[0] = 100
     assert len(source.current()) == 0
+
+
+@pytest.mark.parametrize('value,expected', [
+    (None, None), (0, None), (3600, 3600), ('60', 60)])
+def test_restore_ttl(tmp_path, value, expected):
+    raw = profile(restore_object=True)
+    if value is not None:
+        raw['restore_ttl'] = value
+    (p,) = load_mappings(write_mapping(tmp_path / 'm.json', [raw]))
+    assert p.restore_ttl == expected
+
+
+@pytest.mark.parametrize('value', [-1, 1.5, 'soon', True, [60]])
+def test_bad_restore_ttl(tmp_path, value):
+    path = write_mapping(tmp_path / 'm.json', [profile(restore_ttl=value)])
+    with pytest.raises(ConfigError) as exc:
+        load_mappings(path)
+    assert 'containers[0].restore_ttl: expected a whole number' in \
+        str(exc.value)
