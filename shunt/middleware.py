@@ -37,6 +37,14 @@ For a container mapped in the mapping file (see :mod:`shunt.config`):
 * A container ``GET`` lists local and archived objects as one container,
   in Swift's order, with every listing parameter applied to the union (see
   :mod:`shunt.listing`); a bucket that cannot be listed gives ``503``.
+* An archived SLO (an S3 multipart upload with Swift's manifest in a
+  sidecar) is served as Swift serves a local SLO: its SLO ``Etag``,
+  ``X-Static-Large-Object``, ranges across segments, ``?multipart-manifest=
+  get`` and ``?part-number`` (see :mod:`shunt.slo`).
+* With ``restore_object`` in the profile, an archived object read whole is
+  also written back into Swift as it streams, so that the next read is
+  local; with ``restore_ttl`` the restored copy expires (see
+  :mod:`shunt.restore`).
 * The request header ``X-Cloud-Sync-Shunt-Bypass: true`` gives the
   local-only view (for DELETE: Swift's own, unmarked tombstone).
 
@@ -76,6 +84,14 @@ Options of the filter section (defaults shown):
     quota stops retry storms).
 ``network_chunk_size = 65536``
     Bytes read from the bucket at a time.
+``restore_segment_size = 1073741824``
+    Segment size in bytes of restores of objects larger than Swift's
+    ``max_file_size`` (restored as SLOs into ``<container>_segments``);
+    grown when the object would need more segments than ``slo`` allows.
+``restore_timeout = 10``
+    Seconds a restore may wait for the local PUT to accept data before it
+    is abandoned (the client's download goes on), and the longest the end
+    of a restoring response waits for the restore to commit.
 ``listing_on_remote_error = fail``
     What a container listing does when the bucket cannot be listed:
     ``fail`` answers ``503 Service Unavailable``; ``local`` answers the
@@ -97,6 +113,7 @@ from shunt.config import ConfigError, MappingSource
 from shunt.listing import ListingContext, remote_error_policy
 from shunt.objects import ObjectContext
 from shunt.remote import S3Remote
+from shunt.restore import RestoreConfig
 from shunt.writes import WriteContext
 
 BYPASS_HEADER = 'HTTP_X_CLOUD_SYNC_SHUNT_BYPASS'
@@ -116,6 +133,7 @@ class CloudShuntMiddleware:
         self.reload_interval = _number(conf, 'reload_interval', 15, float)
         self.chunk_size = _number(conf, 'network_chunk_size', 65536, int)
         self.listing_on_remote_error = remote_error_policy(conf)
+        self.restore_conf = RestoreConfig.from_conf(conf)
         self.remote = remote or S3Remote(
             region=conf.get('s3_region', 'us-east-1'),
             connect_timeout=_number(conf, 'conn_timeout', 2.0, float),
