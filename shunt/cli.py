@@ -11,12 +11,20 @@ Subcommands:
     holding local objects and objects found only in the bucket. ``--check``
     reads the archived objects through the proxy, verifies them, prints
     ``OK`` and exits (0 on success) instead of staying up.
+``cloud-shunt check-config [PATH] [--no-probe] [--timeout S] ...``
+    Validate a mapping file as the middleware does, then probe every
+    shunted profile's bucket and print a table; exit 0 when all is well,
+    1 otherwise (see :mod:`shunt.tools`).
+``cloud-shunt locate [--conf PATH] ACCOUNT CONTAINER OBJECT``
+    Print the endpoint, bucket and key where an object of a mapped
+    container is archived (and its SLO manifest sidecar's key); exit 1
+    when the container is not mapped.
 
 Adding a subcommand::
 
-    @command('locate', help='...')
-    @argument('name')
-    def locate(args):
+    @command('name', help='...')
+    @argument('arg')
+    def name_command(args):
         ...
         return 0  # exit status
 """
@@ -319,6 +327,76 @@ def check_demo(cluster, keys):
 def demo_command(args):
     return _run(args, seed=seed_demo,
                 check=check_demo if args.check else None)
+
+
+# -- operator tools -------------------------------------------------------
+
+def _default_conf_file():
+    from shunt.middleware import DEFAULT_CONF_FILE
+    return DEFAULT_CONF_FILE
+
+
+@command('check-config', help='validate a mapping file and probe buckets',
+         description='Validate the mapping file exactly as the middleware '
+                     'does, list the profiles it does not shunt, then probe '
+                     "every shunted profile's bucket (reachability, "
+                     'credentials, the key prefix holds objects) with one '
+                     'ListObjects of one key, and print a table. Exit '
+                     'status 0 when the file is valid and every probe '
+                     'succeeds, 1 otherwise. Secrets are never printed.')
+@argument('path', metavar='PATH', nargs='?', default=None,
+          help='the mapping file (default: the filter\'s default, '
+               '/etc/swift/cloud-shunt.json)')
+@argument('--no-probe', action='store_true',
+          help='only validate the file; do not contact any bucket')
+@argument('--timeout', metavar='SECONDS', type=float,
+          default=5.0,
+          help='connect and read timeout of each probe (default: '
+               '%(default)s; probes are not retried)')
+@argument('--s3-region', metavar='REGION', default='us-east-1',
+          help="signing region of profiles without aws_region, as the "
+               "filter's s3_region (default: %(default)s)")
+@argument('--allow-empty', action='store_true',
+          help='a key prefix with nothing archived under it is OK (a '
+               'container mapped before anything was archived)')
+def check_config_command(args):
+    from shunt import tools
+    return tools.check_config(
+        args.path or _default_conf_file(), sys.stdout, sys.stderr,
+        do_probe=not args.no_probe, timeout=args.timeout,
+        region=args.s3_region, allow_empty=args.allow_empty)
+
+
+@command('locate', help='where an object is archived (bucket and key)',
+         description='Print the endpoint, bucket and key where an object '
+                     'of a mapped container would be archived, and the key '
+                     'of its SLO manifest sidecar, using the mapping '
+                     'file\'s profile for the container (the exact '
+                     'container first, then ACCOUNT/*). Exit status 1 '
+                     'when the container is not mapped.')
+@argument('account', metavar='ACCOUNT')
+@argument('container', metavar='CONTAINER')
+@argument('obj', metavar='OBJECT')
+@argument('--conf', metavar='PATH', default=None,
+          help='the mapping file (default: /etc/swift/cloud-shunt.json)')
+@argument('--no-conf', action='store_true',
+          help='do not read a mapping file: print the keys of the hashed '
+               'layout (or of --custom-prefix)')
+@argument('--custom-prefix', metavar='PREFIX', default=None,
+          help='the keys for this custom_prefix layout, without reading '
+               'a mapping file')
+@argument('--quoted', action='store_true',
+          help='the names are URL-quoted (as in a request path or a '
+               'proxy log line)')
+@argument('--json', action='store_true',
+          help='print one JSON object')
+def locate_command(args):
+    from shunt import tools
+    return tools.locate(
+        sys.stdout, sys.stderr, args.account, args.container, args.obj,
+        conf=args.conf or _default_conf_file(), use_conf=not args.no_conf,
+        custom_prefix=args.custom_prefix, quoted=args.quoted,
+        as_json=args.json)
 
 
 if __name__ == '__main__':

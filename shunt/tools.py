@@ -1,0 +1,402 @@
+"""Operator checks: is the mapping file right, and where does an object live.
+
+Two checks back the ``cloud-shunt check-config`` and ``cloud-shunt locate``
+commands (see :mod:`shunt.cli`):
+
+:func:`check_config`
+    Validates the mapping file with :func:`shunt.config.load_mappings`, the
+    very function the middleware loads it with (same errors, same message
+    naming the file, the profile index and the field), lists the profiles
+    that are not shunted (no ``merge_namespaces``), then probes the bucket
+    of every shunted profile through :class:`shunt.remote.S3Remote`, built
+    as the middleware builds it (one client per endpoint and credentials,
+    the same region, signature and addressing rules), and prints a table.
+    The probe is one ``ListObjects`` with ``MaxKeys=1`` under the
+    profile's key prefix: it proves that the endpoint answers, that the
+    credentials are accepted, that the bucket exists and that something is
+    archived under the prefix. A ``/*`` profile with the hashed layout has a
+    prefix per container, so only its bucket is probed (the result says
+    so); a ``/*`` profile with a ``custom_prefix`` has one prefix, which is
+    probed.
+
+:func:`locate`
+    Where an object of a container would be archived: the profile mapping
+    the container (exact container first, then ``/*``, as the middleware
+    looks it up), its endpoint and bucket, the object's key and the key of
+    its SLO manifest sidecar (see :mod:`shunt.layout`).
+
+Nothing printed ever holds a credential: the tables are made of the
+account, container, public endpoint (user info removed), bucket and
+prefix, and of this module's own wording of an outcome with the S3 error
+code; every line is also scrubbed of each secret of the file.
+
+Each function writes to the given streams and returns the exit status.
+"""
+
+import concurrent.futures
+import dataclasses
+import json
+import urllib.parse
+
+from shunt.config import ALL_CONTAINERS, ConfigError, load_mappings
+from shunt.layout import key_prefix, manifest_key, object_key
+from shunt.remote import RemoteError, S3Remote, location_label, object_url
+
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_REGION = 'us-east-1'
+# probes running at once (each waits on the network only)
+PROBE_WORKERS = 8
+REDACTED = '********'
+# secrets shorter than this are not searched for in the output: they
+# would garble it, and they are not secrets anyone should use
+MIN_SECRET_LENGTH = 4
+# what an S3 error code may look like when shown
+_CODE_CHARS = frozenset(
+    'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.')
+
+OK = 'OK'
+FAIL = 'FAIL'
+NOT_PROBED = 'not probed'
+
+
+# -- output -------------------------------------------------------------
+
+class _Output:
+    """Lines to a text stream, scrubbed of secrets, never failing on
+    characters the stream's encoding lacks (a mapping file may hold lone
+    surrogates)."""
+
+    def __init__(self, stream, secrets=()):
+        self.stream = stream
+        self.secrets = sorted(
+            {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH},
+            key=len, reverse=True)
+
+    def scrub(self, text):
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def __call__(self, text=''):
+        text = self.scrub(text)
+        encoding = getattr(self.stream, 'encoding', None) or 'utf-8'
+        text = text.encode(encoding, 'backslashreplace').decode(encoding)
+        self.stream.write(text + '\n')
+        self.stream.flush()
+
+
+def _secrets_of(profiles):
+    secrets = set()
+    for profile in profiles:
+        secrets.add(profile.aws_secret)
+        if profile.aws_session_token:
+            secrets.add(profile.aws_session_token)
+    return secrets
+
+
+def _table(rows, headings):
+    widths = [max(len(str(row[i])) for row in [headings] + rows)
+              for i in range(len(headings))]
+
+    def line(cells):
+        return '  '.join(str(c).ljust(w) for c, w in
+                         zip(cells, widths, strict=True)).rstrip()
+    return [line(headings), line(['-' * w for w in widths])] + \
+        [line(row) for row in rows]
+
+
+def scope(account, container):
+    """``account/container``, or ``account/*`` for a ``/*`` profile."""
+    if container == ALL_CONTAINERS:
+        return f'{account}/*'
+    return f'{account}/{container}'
+
+
+def _shown(value):
+    """A value from the mapping file as printed (a skipped entry may hold
+    anything)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+# -- check-config -------------------------------------------------------
+
+@dataclasses.dataclass
+class ProbeResult:
+    ok: bool
+    text: str
+
+    @property
+    def label(self):
+        return f'{OK if self.ok else FAIL} {self.text}'.rstrip()
+
+
+def probe_scope(profile):
+    """``(prefix, whole_bucket)``: the key prefix a probe lists, and
+    whether it is only the bucket that can be probed (a ``/*`` profile
+    with the hashed layout has one prefix per container)."""
+    if profile.all_containers and profile.custom_prefix is None:
+        return '', True
+    return key_prefix(profile.account, profile.container,
+                      profile.custom_prefix), False
+
+
+def _code(err):
+    code = str(err.code or '')
+    if code and len(code) <= 64 and set(code) <= _CODE_CHARS:
+        return code
+    return ''
+
+
+def describe_failure(err, timeout):
+    """This module's wording of a failed probe (never the remote's own
+    message, which may quote a request or a signature)."""
+    code = _code(err)
+    suffix = f' ({code})' if code else ''
+    if err.kind == 'client' and code == 'NoSuchBucket':
+        return 'the bucket does not exist (NoSuchBucket)'
+    if err.kind == 'auth':
+        return f'the credentials were refused{suffix}'
+    if err.kind == 'timeout':
+        return f'no answer within {timeout:g}s'
+    if err.kind == 'connection':
+        return 'cannot connect to the endpoint'
+    if err.kind == 'throttled':
+        return f'the endpoint is throttling requests{suffix}'
+    if err.kind == 'server':
+        status = f' {err.status}' if err.status else ''
+        return f'the endpoint failed{status}{suffix}'
+    status = f' {err.status}' if err.status else ''
+    return f'the endpoint refused the listing{status}{suffix}'
+
+
+def probe(remote, profile, timeout=DEFAULT_TIMEOUT, allow_empty=False):
+    """Probe one profile's bucket; a :class:`ProbeResult`."""
+    prefix, whole_bucket = probe_scope(profile)
+    try:
+        listing = remote.list_objects(profile, prefix=prefix, max_keys=1)
+    except RemoteError as err:
+        return ProbeResult(False, describe_failure(err, timeout))
+    except Exception as err:
+        # e.g. an endpoint or region botocore cannot build a client for;
+        # only the kind of error is shown, its text may hold anything
+        return ProbeResult(False, f'cannot use the profile '
+                                  f'({type(err).__name__})')
+    if whole_bucket:
+        return ProbeResult(True, '(bucket only: "/*" profile, one prefix '
+                                 'per container)')
+    if listing.get('Contents'):
+        return ProbeResult(True, '')
+    if allow_empty:
+        return ProbeResult(True, '(nothing archived under the prefix yet)')
+    return ProbeResult(False, 'nothing archived under the prefix')
+
+
+def make_remote(timeout=DEFAULT_TIMEOUT, region=DEFAULT_REGION):
+    """An :class:`S3Remote` as the middleware builds it, with ``timeout``
+    for connecting and reading, and no retries (a probe must not hide a
+    flaky endpoint)."""
+    return S3Remote(region=region, connect_timeout=timeout,
+                    read_timeout=timeout, max_attempts=1)
+
+
+def probe_all(remote, profiles, timeout=DEFAULT_TIMEOUT, allow_empty=False):
+    """``{profile index: ProbeResult}``, probed concurrently."""
+    profiles = list(profiles)
+    if not profiles:
+        return {}
+    for profile in profiles:
+        try:
+            # build the clients here, one thread: botocore's client
+            # creation is not meant to race
+            remote.client(profile)
+        except Exception:
+            pass  # reported by probe()
+    workers = min(PROBE_WORKERS, len(profiles))
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        futures = {p.index: pool.submit(probe, remote, p, timeout,
+                                        allow_empty)
+                   for p in profiles}
+        return {index: future.result() for index, future in futures.items()}
+
+
+def _prefix_cell(profile):
+    prefix, whole_bucket = probe_scope(profile)
+    if whole_bucket:
+        return f'<P>/{profile.account}/<container>/'
+    return prefix or '(bucket root)'
+
+
+def check_config(path, out, err, do_probe=True, timeout=DEFAULT_TIMEOUT,
+                 region=DEFAULT_REGION, allow_empty=False, remote=None):
+    """The ``check-config`` command; returns the exit status (0: valid and
+    every probe OK; 1: invalid, or a probe failed)."""
+    error = _Output(err)
+    try:
+        mappings = load_mappings(path)
+    except ConfigError as exc:
+        error(f'cloud-shunt: {exc}')
+        return 1
+    profiles = sorted(mappings, key=lambda p: p.index)
+    say = _Output(out, _secrets_of(profiles))
+    error = _Output(err, _secrets_of(profiles))
+    say(f'{path}: valid; {len(profiles)} shunted profile(s), '
+        f'{len(mappings.skipped)} not shunted')
+    for index, account, container in mappings.skipped:
+        say(f'  containers[{index}] '
+            f'({scope(_shown(account), _shown(container))}): not shunted '
+            f'(merge_namespaces is not true)')
+    if not profiles:
+        return 0
+    if do_probe:
+        remote = remote or make_remote(timeout, region)
+        results = probe_all(remote, profiles, timeout, allow_empty)
+    else:
+        results = {p.index: ProbeResult(True, NOT_PROBED)
+                   for p in profiles}
+    rows = []
+    for profile in profiles:
+        result = results[profile.index]
+        rows.append([
+            str(profile.index), scope(profile.account, profile.container),
+            location_label(profile), profile.aws_bucket,
+            _prefix_cell(profile),
+            result.text if not do_probe else result.label])
+    say()
+    for line in _table(rows, ['#', 'account/container', 'endpoint',
+                              'bucket', 'prefix', 'result']):
+        say(line)
+    if not do_probe:
+        return 0
+    failed = [p.index for p in profiles if not results[p.index].ok]
+    say()
+    if failed:
+        say(f'{len(failed)} of {len(profiles)} profile(s) failed: '
+            + ', '.join(f'containers[{i}]' for i in failed))
+        return 1
+    say(f'all {len(profiles)} profile(s) OK')
+    return 0
+
+
+# -- locate -------------------------------------------------------------
+
+@dataclasses.dataclass
+class Location:
+    account: str
+    container: str
+    object: str
+    key: str
+    manifest_key: str
+    profile_index: int | None = None
+    mapped_by: str | None = None
+    endpoint: str | None = None
+    bucket: str | None = None
+    url: str | None = None
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+class LocateError(Exception):
+    """A name no archive key can be made of (exit status 2)."""
+
+
+def check_names(account, container, obj):
+    for what, value in (('account', account), ('container', container),
+                        ('object', obj)):
+        if not value:
+            raise LocateError(f'the {what} name is empty')
+        try:
+            value.encode('utf-8')
+        except UnicodeEncodeError:
+            raise LocateError(f'the {what} name is not valid UTF-8')
+    if '/' in account or '/' in container:
+        raise LocateError('account and container names cannot contain "/"')
+
+
+def locate_in(mappings, account, container, obj):
+    """The :class:`Location` of an object of a mapped container, or None
+    when the container is not mapped."""
+    check_names(account, container, obj)
+    profile = mappings.lookup(account, container)
+    if profile is None:
+        return None
+    cp = profile.custom_prefix
+    key = object_key(account, container, obj, cp)
+    return Location(
+        account=account, container=container, object=obj, key=key,
+        manifest_key=manifest_key(account, container, obj, cp),
+        profile_index=profile.index,
+        mapped_by=scope(profile.account, ALL_CONTAINERS
+                        if profile.all_containers else container),
+        endpoint=location_label(profile), bucket=profile.aws_bucket,
+        url=object_url(profile, key))
+
+
+def locate_layout(account, container, obj, custom_prefix=None):
+    """The keys of an object by the layout alone (no mapping file)."""
+    check_names(account, container, obj)
+    return Location(
+        account=account, container=container, object=obj,
+        key=object_key(account, container, obj, custom_prefix),
+        manifest_key=manifest_key(account, container, obj, custom_prefix))
+
+
+def _not_mapped(mappings, path, account, container):
+    lines = [f'{account}/{container} is not mapped in {path}: no shunted '
+             f'profile for {account}/{container} nor for {account}/*']
+    for index, acc, cont in mappings.skipped:
+        if acc == account and cont in (container, ALL_CONTAINERS):
+            lines.append(f'(containers[{index}] maps {scope(acc, cont)} but '
+                         f'is not shunted: merge_namespaces is not true)')
+    return lines
+
+
+def locate(out, err, account, container, obj, conf=None, use_conf=True,
+           custom_prefix=None, quoted=False, as_json=False):
+    """The ``locate`` command; returns the exit status (0: located; 1: the
+    mapping file is invalid or does not map the container; 2: a name no
+    key can be made of)."""
+    if quoted:
+        account, container, obj = (
+            urllib.parse.unquote(v, errors='surrogateescape')
+            for v in (account, container, obj))
+    error = _Output(err)
+    try:
+        if not use_conf or custom_prefix is not None:
+            where = locate_layout(account, container, obj, custom_prefix)
+            secrets = ()
+        else:
+            try:
+                mappings = load_mappings(conf)
+            except ConfigError as exc:
+                error(f'cloud-shunt: {exc}')
+                return 1
+            secrets = _secrets_of(mappings)
+            where = locate_in(mappings, account, container, obj)
+            if where is None:
+                for line in _not_mapped(mappings, conf, account, container):
+                    _Output(err, secrets)(f'cloud-shunt: {line}')
+                return 1
+    except LocateError as exc:
+        error(f'cloud-shunt: {exc}')
+        return 2
+    say = _Output(out, secrets)
+    if as_json:
+        say(json.dumps(where.as_dict(), ensure_ascii=False))
+        return 0
+    rows = [('object', f'{account}/{container}/{obj}')]
+    if where.profile_index is not None:
+        rows += [('profile', f'containers[{where.profile_index}] '
+                             f'({where.mapped_by})'),
+                 ('endpoint', where.endpoint), ('bucket', where.bucket)]
+    else:
+        rows += [('layout', 'custom_prefix %s' % json.dumps(custom_prefix)
+                  if custom_prefix is not None else 'hashed'),
+                 ('bucket', '(not known without the mapping file)')]
+    rows += [('key', where.key), ('manifest', where.manifest_key +
+                                  '  (SLO manifest sidecar)')]
+    if where.url:
+        rows.append(('url', where.url))
+    for name, value in rows:
+        say(f'{name:<9} {value}')
+    return 0
