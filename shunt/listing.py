@@ -279,9 +279,8 @@ class ListingContext(WSGIContext):
             err = RemoteError('server', str(err))
         self.logger.increment('remote_error.%s' % err.kind)
         self.logger.error(
-            'Container listing of %s/%s cannot list %s bucket %s (%s): '
-            '%s: %s', self.profile.account, self.profile.container,
-            location_label(self.profile), self.profile.aws_bucket,
+            'Container listing of %s/%s cannot list the bucket (%s): %s: %s',
+            self.profile.account, self.profile.container,
             self.profile.describe(), err.kind, err.message)
         if getattr(self.shunt, 'listing_on_remote_error', 'fail') == 'local':
             return self._respond(start_response, local_rows,

@@ -408,3 +408,18 @@ def test_option_is_checked():
         {'listing_on_remote_error': ' Local '}) == 'local'
     with pytest.raises(ValueError, match='listing_on_remote_error'):
         listing.remote_error_policy({'listing_on_remote_error': 'partial'})
+
+
+def test_failing_later_local_page_is_503(tmp_path, s3):
+    local = ContainerApp(['d/%04d' % i for i in range(1200)])
+
+    def app(env, start_response):
+        if 'marker=' in env.get('QUERY_STRING', ''):
+            return Response(status=500, body=b'oops')(env, start_response)
+        return local(env, start_response)
+    archive(s3, ['d/x'])
+    shunt = make_shunt(tmp_path, app)
+    resp = get(shunt, 'path=d&limit=400&reverse=on')
+    assert resp.status_int == 503
+    assert b'the local listing failed' in resp.body
+    assert 'local listing failed' in shunt.logger.text('error')
