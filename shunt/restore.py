@@ -638,8 +638,8 @@ class Restore:
         resp = self._request('PUT', self.path, headers,
                              wsgi_input=SegmentInput(self.feed, self.size))
         if resp.status_int in (202, 412):
-            raise Superseded('Swift has a newer copy (PUT answered %s)' %
-                             resp.status)
+            raise Superseded('Swift already has an object or tombstone of '
+                             'that name (PUT answered %s)' % resp.status)
         if resp.status_int != 201:
             raise RestoreFailed('PUT answered %s' % resp.status)
 
@@ -694,8 +694,9 @@ class Restore:
         resp = self._request('PUT', self.path, headers, body=body,
                              query='multipart-manifest=put')
         if resp.status_int in (202, 412):
-            raise Superseded('Swift has a newer copy (manifest PUT answered '
-                             '%s)' % resp.status)
+            raise Superseded('Swift already has an object or tombstone of '
+                             'that name (manifest PUT answered %s)' %
+                             resp.status)
         if resp.status_int != 201:
             raise RestoreFailed('manifest PUT answered %s: %s' % (
                 resp.status, resp.body[:200].decode('utf-8', 'replace')))
