@@ -141,6 +141,10 @@ class Superseded(Exception):
     """Swift already has a newer object (or tombstone) of that name."""
 
 
+class NotRestorable(Exception):
+    """Nothing can be restored there (the container is missing)."""
+
+
 _EOF = object()
 _ABORT = object()
 
@@ -555,6 +559,12 @@ class Restore:
                         'the archived stream has MD5 %s, its Etag is %s' %
                         (whole.hexdigest(), self.etag))
                 self._put_manifest(entries)
+        except NotRestorable as err:
+            self.outcome = 'skipped'
+            container = '/'.join(self.path.split('/', 4)[:4])
+            if _log_once((str(err), container)):
+                self.logger.info('Not restoring into %s: %s',
+                                 wsgi_quote(container), err)
         except Superseded as err:
             self.outcome = 'superseded'
             self.logger.info('Not restoring %s: %s', wsgi_quote(self.path),
@@ -603,7 +613,7 @@ class Restore:
         info = self._container_info(
             '/'.join(('', version, account, container)))
         if not is_success(info.get('status') or 0):
-            raise RestoreFailed('its container answers %s' %
+            raise NotRestorable('its container answers %s' %
                                 info.get('status'))
         policy = None
         if info.get('storage_policy') is not None:

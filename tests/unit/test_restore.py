@@ -605,9 +605,12 @@ def test_stalled_local_put_is_abandoned(tmp_path, s3, swift):
 def test_missing_container_is_not_restored(shunt, s3, swift):
     archive(s3, 'obj')
     del swift.containers['/v1/AUTH_a/c']
-    resp = get(shunt, 'obj')
-    assert resp.body == BODY and resp.restore.outcome == 'failed'
+    for _ in range(2):
+        resp = get(shunt, 'obj')
+        assert resp.body == BODY and resp.restore.outcome == 'skipped'
     assert swift.requests('PUT') == []
+    assert shunt.logger.text('info').count('its container answers 404') == 1
+    assert shunt.logger.text('warning') == ''
 
 
 # -- SLOs -------------------------------------------------------------------
