@@ -69,6 +69,9 @@ Never losing data, never hanging
   local.
 * Concurrent reads of the same object restore it once: a marker in
   memcache (when there is one) lets only the first reader restore.
+
+Metrics (StatsD, through the proxy logger): ``restore.started``,
+``restore.completed``, ``restore.failed``.
 """
 
 import hashlib
