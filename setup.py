@@ -24,7 +24,8 @@ setup(
             'python-swiftclient>=4',
             'ruff',
         ],
-        'bench': ['matplotlib'],
+        # tests/bench: the chart, and the shunt's CPU share by sampling
+        'bench': ['matplotlib', 'py-spy'],
     },
     entry_points={
         'paste.filter_factory': [

@@ -3,6 +3,10 @@
 # and this project in editable mode with its test extras, into the current
 # Python (${PYTHON:-python3}). Safe to run again: it only does what is
 # missing.
+#
+# CLOUD_SHUNT_BENCH=1 also installs what the benchmarks need (tests/bench):
+# wrk (apt) and the "bench" extras (matplotlib, py-spy). The tests never
+# need them.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -12,9 +16,13 @@ PYTHON=${PYTHON:-$(command -v python3 || command -v python)}
 say() { echo "bootstrap: $*"; }
 
 # -- system packages (Debian/Ubuntu) -------------------------------------
+BENCH=${CLOUD_SHUNT_BENCH:-0}
 missing=()
 command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ] \
     || missing+=(memcached)
+if [ "$BENCH" = 1 ]; then
+    command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
     if ! command -v apt-get >/dev/null 2>&1; then
@@ -85,5 +93,15 @@ then
 else
     say "pip install -e '.[test]'"
     "$PYTHON" -m pip install -q --disable-pip-version-check -e '.[test]'
+fi
+if [ "$BENCH" = 1 ]; then
+    if "$PYTHON" -c 'import matplotlib' 2>/dev/null \
+            && command -v py-spy >/dev/null 2>&1; then
+        say "bench extras already installed"
+    else
+        say "pip install -e '.[test,bench]'"
+        "$PYTHON" -m pip install -q --disable-pip-version-check \
+            -e '.[test,bench]'
+    fi
 fi
 say "ready"

@@ -97,7 +97,7 @@ def throughput(bench, size, rounds, pid, relay_s3=None):
     """MB/s of whole reads of ``obj-<size>``: through the proxy, directly
     with boto3 and (with ``relay_s3``) with boto3 through the zero-copy
     relay, in rotating order; plus the proxy worker's peak RSS growth
-    (MiB) and CPU (s/GiB) for each proxy read."""
+    (MiB) and CPU (s/GB) for each proxy read."""
     bucket = bench.cluster.bucket
     key = key_of(bench, ARCHIVE, f'obj-{size}')
     path = bench.path(ARCHIVE, f'obj-{size}')
@@ -115,7 +115,7 @@ def throughput(bench, size, rounds, pid, relay_s3=None):
         before = memory_kib(pid)['VmRSS']
         cpu0 = cpu_seconds(pid)
         got, secs, _ = proxy_read(client, path)
-        cpu.append((cpu_seconds(pid) - cpu0) / (got / GiB))
+        cpu.append((cpu_seconds(pid) - cpu0) / (got / 1e9))
         growth.append((memory_kib(pid)['VmHWM'] - before) / 1024)
         return got, secs
 
@@ -185,18 +185,22 @@ def remote_calls_per_get(bench, count):
 # -- 6: concurrency -----------------------------------------------------------
 
 def _run_threads(target, n, seconds):
-    """Run ``target(i, deadline, totals)`` in ``n`` threads; returns
-    (bytes, seconds, errors)."""
+    """Run ``target(i, deadline, totals)`` over and over in each of ``n``
+    threads until ``deadline`` (a failed request is recorded and the
+    thread goes on); returns (bytes, seconds, errors)."""
     totals = [0] * n
     errors = []
     start = time.perf_counter()
     deadline = start + seconds
 
     def wrapped(i):
-        try:
-            target(i, deadline, totals)
-        except Exception as err:  # reported, not hidden
-            errors.append(repr(err))
+        for _ in range(100000):
+            if time.perf_counter() >= deadline:
+                return
+            try:
+                target(i, deadline, totals)
+            except Exception as err:  # reported, not hidden
+                errors.append(repr(err))
     threads = [threading.Thread(target=wrapped, args=(i,), daemon=True)
                for i in range(n)]
     for thread in threads:
@@ -207,70 +211,113 @@ def _run_threads(target, n, seconds):
 
 
 def concurrent_proxy(bench, seconds):
+    clients = [bench.client() for _ in range(CONCURRENCY)]
+
     def reader(i, deadline, totals):
-        client = bench.client()
+        """One GET (keep-alive: the connection stays for the next one)."""
+        client = clients[i]
         path = bench.path(ARCHIVE, f'conc-{i % CONC_OBJECTS}')
-        buf = client.buf
         try:
-            for _ in range(100000):
-                if time.perf_counter() >= deadline:
+            conn = client._connect()
+            conn.request('GET', path, headers={'X-Auth-Token': bench.token})
+            resp = conn.getresponse()
+            if resp.status != 200:
+                resp.read()
+                raise RuntimeError(f'GET {path}: {resp.status}')
+            while True:
+                n = resp.readinto(client.buf)
+                if not n:
                     return
-                conn = client._connect()
-                conn.request('GET', path,
-                             headers={'X-Auth-Token': bench.token})
-                resp = conn.getresponse()
-                if resp.status != 200:
-                    raise RuntimeError(f'GET {path}: {resp.status}')
-                while True:
-                    n = resp.readinto(buf)
-                    if not n:
-                        break
-                    totals[i] += n
-                    if time.perf_counter() >= deadline:
-                        return
-        finally:
+                totals[i] += n
+                if time.perf_counter() >= deadline:
+                    client.close()  # the rest of the body is not wanted
+                    return
+        except Exception:
             client.close()
-    return _run_threads(reader, CONCURRENCY, seconds)
+            raise
+    try:
+        return _run_threads(reader, CONCURRENCY, seconds)
+    finally:
+        for client in clients:
+            client.close()
 
 
-def concurrent_direct(bench, seconds):
-    s3 = bench.s3(pool=CONCURRENCY)
+def concurrent_direct(bench, seconds, endpoint=None):
+    s3 = bench.s3(pool=CONCURRENCY, endpoint=endpoint)
     bucket = bench.cluster.bucket
     keys = [key_of(bench, ARCHIVE, f'conc-{i}') for i in range(CONC_OBJECTS)]
 
     def reader(i, deadline, totals):
-        key = keys[i % CONC_OBJECTS]
-        for _ in range(100000):
-            if time.perf_counter() >= deadline:
-                return
-            body = s3.get_object(Bucket=bucket, Key=key)['Body']
-            try:
-                for chunk in body.iter_chunks(READ_CHUNK):
-                    totals[i] += len(chunk)
-                    if time.perf_counter() >= deadline:
-                        return
-            finally:
-                body.close()
+        """One GetObject."""
+        body = s3.get_object(Bucket=bucket, Key=keys[i % CONC_OBJECTS])[
+            'Body']
+        try:
+            for chunk in body.iter_chunks(READ_CHUNK):
+                totals[i] += len(chunk)
+                if time.perf_counter() >= deadline:
+                    return
+        finally:
+            body.close()
     return _run_threads(reader, CONCURRENCY, seconds)
 
 
-def concurrency(bench, rounds, seconds):
-    proxy, direct, errors = [], [], []
-    # warm-up: connections on both paths
-    concurrent_proxy(bench, 1)
-    concurrent_direct(bench, 1)
+def concurrency(bench, rounds, seconds, relay=False):
+    """Aggregate MB/s of the proxy and of direct boto3 (and of boto3
+    through the zero-copy relay), in rotating order; and the proxy
+    worker's CPU seconds per GB while it served."""
+    ways = {'proxy': concurrent_proxy, 'direct': concurrent_direct}
+    if relay:
+        ways['relay'] = lambda bench, seconds: concurrent_direct(
+            bench, seconds, endpoint=bench.counting.url)
+    names = list(ways)
+    rates = {name: [] for name in names}
+    errors, cpu = [], []
+    pid = bench.proxy_pid(True)
+    for func in ways.values():  # warm-up: connections on every path
+        func(bench, 1)
     for rnd in range(rounds):
-        order = (concurrent_proxy, concurrent_direct) if rnd % 2 == 0 \
-            else (concurrent_direct, concurrent_proxy)
-        for func in order:
-            got, secs, errs = func(bench, seconds)
+        for name in names[rnd % len(names):] + names[:rnd % len(names)]:
+            cpu0 = cpu_seconds(pid)
+            got, secs, errs = ways[name](bench, seconds)
+            if name == 'proxy':
+                cpu.append((cpu_seconds(pid) - cpu0) / (got / 1e9))
             errors += errs
-            (proxy if func is concurrent_proxy else direct).append(
-                mbps(got, secs))
-    return proxy, direct, errors
+            rates[name].append(mbps(got, secs))
+    return rates, errors, cpu
 
 
 # -- all of it --------------------------------------------------------------
+
+TUNED_CHUNK = 256 * 1024
+
+
+def _concurrency_rows(key, rates, errors, cpu, rounds, secs, growth,
+                      suffix=''):
+    ratios = paired_ratios(rates['proxy'], rates['direct'])
+    rows = [Row(
+        key=key, title=f'{CONCURRENCY} concurrent archived GETs, one proxy '
+                       f'worker{suffix}',
+        measured=median(rates['proxy']), limit=median(rates['direct']),
+        unit='MB/s', target=0.8, check='>=', ratio=median(ratios),
+        spread=spread(ratios), noisy=spread(ratios) > 0.05 or rounds < 2,
+        samples=dict(rates, ratios=ratios, errors=errors[:10],
+                     proxy_rss_growth_mib=growth, proxy_cpu_s_per_gb=cpu),
+        cross=f'proxy CPU {median(cpu):.2f} s/GB, RSS +{growth:.0f} MiB',
+        note=f'{CONC_OBJECTS} objects of {CONC_SIZE // MiB} MiB, {rounds} '
+             f'rotating rounds of {secs}s; boto3 direct with '
+             f'{CONCURRENCY} threads; {len(errors)} errors')]
+    if 'relay' in rates:
+        ratios = paired_ratios(rates['relay'], rates['direct'])
+        rows.append(Row(
+            key=f'{key}r', title=f'reference: {CONCURRENCY} boto3 threads '
+                                 f'through the zero-copy relay',
+            measured=median(rates['relay']), limit=median(rates['direct']),
+            unit='MB/s', target=None, ratio=median(ratios),
+            spread=spread(ratios), noisy=spread(ratios) > 0.05 or
+            rounds < 2, samples={'relay': rates['relay'], 'ratios': ratios},
+            note='what one more loopback hop costs at this concurrency'))
+    return rows
+
 
 def _label(size):
     return f'{size // GiB} GiB' if size >= GiB else f'{size // MiB} MiB'
@@ -302,9 +349,10 @@ def run(bench):
             measured=median(rates['proxy']), limit=median(rates['direct']),
             unit='MB/s', target=0.85, check='>=', ratio=median(ratios),
             spread=spread(ratios), noisy=spread(ratios) > 0.05,
-            samples=dict(rates, ratios=ratios, proxy_cpu_s_per_gib=cpu),
+            samples=dict(rates, ratios=ratios, proxy_cpu_s_per_gb=cpu),
+            cross=f'proxy CPU {median(cpu):.2f} s/GB',
             note=f'boto3 direct; median of {rounds[size]} rotating '
-                 f'rounds; proxy worker CPU {median(cpu):.2f} s/GiB'))
+                 f'rounds'))
         bench.log(f'  {label}: ' + ', '.join(
             f'{way} {median(v):.0f} MB/s' for way, v in rates.items()))
         if 'relay' in rates:
@@ -357,22 +405,42 @@ def run(bench):
     conc_rounds, conc_secs = (1, 3) if quick else (3, 6)
     reset_peak_rss(pid)
     rss0 = memory_kib(pid)['VmRSS']
-    proxy, direct, errors = concurrency(bench, conc_rounds, conc_secs)
+    rates, errors, cpu = concurrency(bench, conc_rounds, conc_secs,
+                                     relay=True)
     conc_growth = (memory_kib(pid)['VmHWM'] - rss0) / 1024
-    ratios = paired_ratios(proxy, direct)
-    rows.append(Row(
-        key='6', title=f'{CONCURRENCY} concurrent archived GETs, '
-                       f'one proxy worker',
-        measured=median(proxy), limit=median(direct), unit='MB/s',
-        target=0.8, check='>=', ratio=median(ratios),
-        spread=spread(ratios),
-        noisy=spread(ratios) > 0.05 or conc_rounds < 2,
-        samples={'proxy': proxy, 'direct': direct, 'ratios': ratios,
-                 'errors': errors[:10], 'proxy_rss_growth_mib':
-                 conc_growth},
-        note=f'{CONC_OBJECTS} objects of {CONC_SIZE // MiB} MiB, '
-             f'{conc_rounds} alternating pairs of {conc_secs}s; boto3 '
-             f'direct with {CONCURRENCY} threads; proxy RSS growth '
-             f'{conc_growth:.0f} MiB; {len(errors)} errors'))
+    rows += _concurrency_rows('6', rates, errors, cpu, conc_rounds,
+                              conc_secs, conc_growth)
+    bench.log('  concurrency: ' + ', '.join(
+        f'{way} {median(v):.0f} MB/s' for way, v in rates.items()))
+
+    # the same with larger reads from the bucket (a filter option): what
+    # a bigger default would give
+    bench.cluster.restart_proxy(
+        filter_conf={'network_chunk_size': str(TUNED_CHUNK)})
+    try:
+        pid = bench.proxy_pid(True)
+        rates, growth, cpu = throughput(bench, 64 * MiB, rounds[64 * MiB],
+                                        pid)
+        ratios = paired_ratios(rates['proxy'], rates['direct'])
+        rows.append(Row(
+            key='3a+', title=f'3a with network_chunk_size='
+                             f'{TUNED_CHUNK // 1024} KiB',
+            measured=median(rates['proxy']), limit=median(rates['direct']),
+            unit='MB/s', target=0.85, check='>=', ratio=median(ratios),
+            spread=spread(ratios), noisy=spread(ratios) > 0.05,
+            samples=dict(rates, ratios=ratios, proxy_cpu_s_per_gb=cpu,
+                         growth_mib=growth),
+            cross=f'proxy CPU {median(cpu):.2f} s/GB',
+            note='the proxy restarted with the larger chunk'))
+        reset_peak_rss(pid)
+        rss0 = memory_kib(pid)['VmRSS']
+        rates, errors, cpu = concurrency(bench, conc_rounds, conc_secs)
+        conc_growth = (memory_kib(pid)['VmHWM'] - rss0) / 1024
+        rows += _concurrency_rows('6+', rates, errors, cpu, conc_rounds,
+                                  conc_secs, conc_growth,
+                                  f' (network_chunk_size='
+                                  f'{TUNED_CHUNK // 1024} KiB)')
+    finally:
+        bench.cluster.restart_proxy()
     bench.log(f'  archived: {time.monotonic() - t0:.0f}s')
     return rows

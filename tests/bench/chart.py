@@ -36,9 +36,9 @@ def _bar_rows(rows):
 def draw(report, path):
     rows = report['rows']
     by_key = {row['key']: row for row in rows}
-    fig = plt.figure(figsize=(12, 6.2), dpi=100)
-    grid = fig.add_gridspec(2, 2, width_ratios=(1.75, 1),
-                            height_ratios=(1, 1), wspace=0.08, hspace=0.55)
+    fig = plt.figure(figsize=(13, 6.8), dpi=100)
+    grid = fig.add_gridspec(2, 2, width_ratios=(1.6, 1),
+                            height_ratios=(1, 1), wspace=0.32, hspace=0.75)
 
     # -- ratios ---------------------------------------------------------
     ax = fig.add_subplot(grid[:, 0])
@@ -77,10 +77,12 @@ def draw(report, path):
                 fontsize=9)
         ax.text(arch + 0.1, 0, f'{arch:.1f} ms ({arch - local - s3:+.1f})',
                 va='center', fontsize=9)
+        ax.set_ylim(-0.6, 1.6)
         ax.set_xlim(0, max(arch, local + s3) * 1.45)
         ax.set_yticks([0, 1])
         ax.set_yticklabels(['archived', 'local + S3'], fontsize=9)
-        ax.legend(fontsize=7, loc='lower right', frameon=False)
+        ax.legend(fontsize=7.5, loc='upper center', frameon=False,
+                  bbox_to_anchor=(0.45, -0.32), ncol=3)
     ax.set_title(f'4  time to first byte, 4 KiB (target <= '
                  f'+{(ttfb or {}).get("target", 3):g} ms)', fontsize=10)
     ax.set_xlabel('ms (medians)', fontsize=9)
@@ -113,8 +115,7 @@ def draw(report, path):
         if row and row.get('measured') is not None:
             facts.append(text.format(row['measured']))
     if facts:
-        ax.text(0, -1.45, '\n'.join(facts), transform=ax.transData,
-                fontsize=8.5, va='top')
+        fig.text(0.635, 0.015, '   '.join(facts), fontsize=8.5)
 
     machine = report.get('machine', {})
     busy = machine.get('background_cores', {})
@@ -124,7 +125,7 @@ def draw(report, path):
         f'{machine.get("cores", "?")} cores, 127.0.0.1, moto as S3; '
         f'other load meanwhile up to '
         f'{max(busy.values(), default=0):.1f} cores', fontsize=11)
-    fig.subplots_adjust(left=0.27, right=0.98, top=0.9, bottom=0.1)
+    fig.subplots_adjust(left=0.25, right=0.98, top=0.9, bottom=0.11)
     fig.savefig(path)
     plt.close(fig)
     return path

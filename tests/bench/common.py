@@ -19,7 +19,7 @@ HOST = '127.0.0.1'
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 # a figure whose repeated samples spread more than this (relative to
-# their median) is flagged as noisy in the table
+# their median, see spread()) is flagged as noisy in the table
 NOISY_SPREAD = 0.05
 
 
@@ -83,12 +83,19 @@ def median(values):
 
 
 def spread(values):
-    """(max - min) / median of the samples: 0 for one sample."""
+    """How far the samples scatter, relative to their median: the
+    interquartile range from 5 samples on (one outlier does not count),
+    the full range below that; 0 for one sample."""
     values = [v for v in values if v is not None]
     if len(values) < 2:
         return 0.0
     mid = statistics.median(values)
-    return (max(values) - min(values)) / mid if mid else 0.0
+    if not mid:
+        return 0.0
+    if len(values) >= 5:
+        q1, _, q3 = statistics.quantiles(values, n=4, method='inclusive')
+        return (q3 - q1) / mid
+    return (max(values) - min(values)) / mid
 
 
 def paired_ratios(measured, limits):
