@@ -243,6 +243,25 @@ def test_client_disconnect_leaves_nothing(aio, env):
     assert env.listing() == []
 
 
+def test_client_put_during_a_restore_wins(aio, env):
+    # the restore streams (paced by a slow reader) when a client writes the
+    # same name: whatever the commit order, the client's object stays
+    body = random_body(48 * MiB, b'race')
+    env.archive('raced', body)
+
+    def client_put():
+        env.conn.put_object(env.container, 'raced', b'client data')
+    length, got = partial_get(aio, env.path('raced'), env.token, 4 * MiB,
+                              during=client_put)
+    assert got == length
+    for _ in range(2):
+        status, _, data = env.local('raced')
+        assert (status, data) == (200, b'client data')
+        time.sleep(0.5)
+    (row,) = env.listing()
+    assert row['hash'] == hashlib.md5(b'client data').hexdigest()
+
+
 # -- SLOs ------------------------------------------------------------------
 
 PARTS = [random_body(5 * MiB + extra, b'%d' % extra)
