@@ -41,7 +41,12 @@ fields it needs).
 Requests
 --------
 The local listing and the first S3 page are requested at the same time
-(the S3 call in a green thread). Further S3 pages (at most 1,000 keys
+(the S3 call in a green thread) when Swift is expected to allow the
+listing: the container exists and the auth middleware's
+``swift.authorize`` accepts the request with the container's read ACL
+(from the container info the proxy caches anyway). Otherwise the bucket is
+asked only after Swift answered ``200``, so that a client Swift refuses
+never causes a call to the bucket. Further S3 pages (at most 1,000 keys
 each) are read only while the page being built needs them. Memory is
 bounded by the page size (``limit`` rows, one S3 page). ``reverse`` and
 ``path`` listings cost more (see :mod:`shunt.splice`): a reverse listing
@@ -64,9 +69,11 @@ import json
 import urllib.parse
 
 import eventlet
+from swift.common.http import is_success
 from swift.common.swob import HTTPException, HTTPServiceUnavailable, Request
 from swift.common.utils import close_if_possible
 from swift.common.wsgi import WSGIContext, make_env
+from swift.proxy.controllers.base import get_container_info
 
 from shunt import splice
 from shunt.layout import key_prefix
@@ -177,13 +184,33 @@ class ListingContext(WSGIContext):
         scan = splice.RemoteScan(
             self._list_remote, params, self.key_prefix, self.location,
             reserved=self.profile.custom_prefix is not None)
-        self.prefetch = Prefetch(self._call_remote, scan.first_request())
+        first = scan.first_request()
+        if first is not None and not self._may_list(req):
+            first = None
+        self.prefetch = Prefetch(self._call_remote, first)
         try:
             if params.path is None:
                 return self._splice(req, start_response, params, scan)
             return self._splice_path(req, start_response, params, scan)
         finally:
             self.prefetch.cancel()
+
+    def _may_list(self, req):
+        """Whether Swift is expected to let this client list the container
+        (it exists and the auth middleware allows the read). Only then is
+        the first S3 page fetched ahead of Swift's answer: a client Swift
+        refuses must not make the shunt call the bucket. The container
+        info normally comes from the cache the proxy fills anyway."""
+        env = req.environ
+        authorize = env.get('swift.authorize')
+        info = get_container_info(env, self.app, swift_source=SWIFT_SOURCE)
+        if not is_success(info.get('status') or 0):
+            return False
+        if authorize is None:
+            return True
+        probe = Request(dict(env))
+        probe.acl = info.get('read_acl')
+        return authorize(probe) is None
 
     # -- the two kinds of listing ----------------------------------------
 

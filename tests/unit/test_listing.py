@@ -34,17 +34,20 @@ class ContainerApp:
     """The pipeline right of the shunt for one container ``/v1/AUTH_a/c``
     holding ``names``: Swift's parameter checks and broker listing."""
 
-    def __init__(self, names=(), delay=0):
+    def __init__(self, names=(), delay=0, public=False):
         self.oracle = Oracle(names)
         self.calls = []
         self.delay = delay
+        self.public = public
 
     def __call__(self, env, start_response):
         req = Request(env)
         self.calls.append((req.method, req.path, req.params,
                            env.get('swift.source')))
-        if self.delay:
+        if self.delay and req.method == 'GET':
             eventlet.sleep(self.delay)
+        if req.path == '/v1/AUTH_a' and req.method == 'HEAD':
+            return Response(status=204)(env, start_response)
         if req.path != '/v1/AUTH_a/c':
             return Response(status=404, body=b'Not Found')(
                 env, start_response)
@@ -54,7 +57,14 @@ class ContainerApp:
         except HTTPException as err:
             return err(env, start_response)
         headers = {'X-Container-Object-Count': '42',
-                   'X-Timestamp': '1700000000.00000'}
+                   'X-Timestamp': '1700000000.00000',
+                   'X-Container-Read': '.r:*' if self.public else ''}
+        if req.method == 'GET' and 'swift.authorize' in env:
+            # as the proxy does, with the container's read ACL
+            req.acl = headers['X-Container-Read']
+            denied = env['swift.authorize'](req)
+            if denied:
+                return denied(env, start_response)
         if req.method == 'HEAD':
             return Response(status=204, headers=headers)(env, start_response)
         body = json.dumps(self.oracle.list(params)).encode('ascii')
@@ -289,7 +299,9 @@ def test_path_pages_are_subrequests(tmp_path, s3):
     assert len(names_of(resp)) == 50
     assert all(source == listing.SWIFT_SOURCE
                for _, _, _, source in local.calls)
-    assert local.calls[0][2]['prefix'] == 'd/'
+    gets = [params for method, _, params, _ in local.calls
+            if method == 'GET']
+    assert gets[0]['prefix'] == 'd/' and 'marker' not in gets[0]
 
 
 # -- formats (listing_formats left of the shunt) ---------------------------
@@ -423,3 +435,36 @@ def test_failing_later_local_page_is_503(tmp_path, s3):
     assert resp.status_int == 503
     assert b'the local listing failed' in resp.body
     assert 'local listing failed' in shunt.logger.text('error')
+
+
+def _authorize(req):
+    """A stand-in for tempauth: the token 'good' may read; anybody may
+    read a container whose read ACL is public."""
+    if req.headers.get('X-Auth-Token') == 'good' or req.acl == '.r:*':
+        return None
+    return Response(status=401, body=b'Unauthorized')
+
+
+@pytest.mark.parametrize('token,public,status', [
+    ('good', False, 200), ('bad', False, 401), (None, True, 200),
+    (None, False, 401)])
+def test_bucket_asked_ahead_only_when_allowed(tmp_path, s3, token, public,
+                                             status):
+    archive(s3, ['b'])
+    remote = SlowRemote(0.2)
+    local = ContainerApp(['a'], delay=0.2, public=public)
+    shunt = make_shunt(tmp_path, local, remote)
+    headers = {'X-Auth-Token': token} if token else {}
+    req = Request.blank('/v1/AUTH_a/c?format=json', headers=headers,
+                        environ={'swift.authorize': _authorize})
+    start = time.monotonic()
+    resp = req.get_response(shunt)
+    elapsed = time.monotonic() - start
+    assert resp.status_int == status
+    if status == 200:
+        assert names_of(resp) == ['a', 'b']
+        # asked ahead: both waits overlap
+        assert remote.started[0] - start < 0.1 and elapsed < 0.35
+    else:
+        # refused by Swift: the bucket is never called
+        assert remote.started == [] and resp.body == b'Unauthorized'
