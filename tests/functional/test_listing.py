@@ -368,6 +368,26 @@ def test_refused_listing_is_503(world, status, code, words):
         conn.close()
 
 
+def test_refused_clients_never_reach_the_bucket(world):
+    fake = FakeS3(500, 'InternalError')
+    conn = world.aio.swift_conn()
+    try:
+        conn.put_container(world.creds)
+        world.aio.write_mappings([world.aio.profile(
+            world.account, world.creds, aws_endpoint=fake.endpoint)])
+        _, other = world.aio.token('test2:tester2', 'testing2')
+        path = world.path(world.creds)
+        for token in (other, 'not-a-token', ''):
+            got = request(world.aio, 'GET', path, token, 'format=json')[0]
+            assert got in (401, 403)
+        assert fake.requests == 0
+        assert world.get(world.creds, 'format=json')[0] == 503
+        assert fake.requests > 0
+    finally:
+        fake.shutdown()
+        conn.close()
+
+
 def test_missing_bucket_is_503(world):
     world.aio.write_mappings([world.aio.profile(
         world.account, world.mapped, aws_bucket='no-such-bucket-here')])
