@@ -16,6 +16,14 @@ directly.
     minus VmRSS before it.
 6.  64 concurrent GETs of archived 8 MiB objects through one proxy worker,
     against 64 threads reading the same keys with boto3 directly.
+
+References (no target): boto3 through the counting proxy, which moves
+response bytes with splice(2), measures what one more loopback hop costs
+on this machine whatever the hop does (``3r``, ``6r``): the ceiling of
+any proxy here. ``3a+`` and ``6+`` repeat 3a and 6 with the proxy
+restarted with ``network_chunk_size = 262144`` (the default is 65536):
+the proxy's CPU per byte, and so its throughput on a busy machine,
+depends mostly on how many chunks it moves.
 """
 
 import threading

@@ -69,7 +69,8 @@ def log(message):
 def _row_from_dict(data, key_prefix):
     fields = {f: data.get(f) for f in (
         'key', 'title', 'measured', 'limit', 'unit', 'target', 'check',
-        'value', 'value_unit', 'ratio', 'noisy', 'spread', 'note')}
+        'value', 'value_unit', 'ratio', 'noisy', 'spread', 'note',
+        'cross', 'samples')}
     fields = {k: v for k, v in fields.items() if v is not None}
     fields.setdefault('key', key_prefix)
     fields.setdefault('title', key_prefix)
@@ -100,8 +101,8 @@ def _listing_rows_from_text(text):
             measured=float(spliced), limit=slower, unit='ms',
             target=float(target), check='<=', ratio=float(ratio),
             note=f'vs the slower of local ({float(local):.0f} ms) and '
-                 f'direct S3 ({float(s3):.0f} ms) listings; lower is '
-                 f'better'))
+                 f'direct S3 ({float(s3):.0f} ms) listings, medians read '
+                 f'from the table of bench_listing.py; lower is better'))
     return rows
 
 
