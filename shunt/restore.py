@@ -78,6 +78,7 @@ import hashlib
 import time
 
 import eventlet
+import eventlet.event
 import eventlet.queue
 from swift.common import constraints
 from swift.common.exceptions import ChunkReadError
@@ -216,12 +217,14 @@ class Feed:
 
 
 class SegmentInput:
-    """``wsgi.input`` of one PUT: the next ``length`` bytes of the feed."""
+    """``wsgi.input`` of one PUT: the next ``length`` bytes of the feed.
+    ``consumed`` (an event) is sent once all of them are read."""
 
-    def __init__(self, feed, length, hashers=()):
+    def __init__(self, feed, length, hashers=(), consumed=None):
         self.feed = feed
         self.remaining = length
         self.hashers = hashers
+        self.consumed = consumed
 
     def read(self, size=-1):
         if self.remaining <= 0:
@@ -232,6 +235,9 @@ class SegmentInput:
         self.remaining -= len(data)
         for hasher in self.hashers:
             hasher.update(data)
+        if self.remaining <= 0 and self.consumed is not None and \
+                not self.consumed.ready():
+            self.consumed.send()
         return data
 
     def drain(self):
@@ -478,18 +484,21 @@ class Restore:
                 self._abort(why)
             close_if_possible(chunks)
 
+    def _writer_gone(self):
+        return self.abort_reason or self.feed.closed or self.feed.aborted
+
     def _offer(self, chunk):
-        if self.abort_reason or self.feed.closed:
+        if self._writer_gone():
             return
         if not self.feed.put(chunk, self.conf.timeout) and \
-                not self.feed.closed:
+                not self._writer_gone():
             self._abort('the local PUT stalled for %gs' % self.conf.timeout)
 
     def _end(self):
-        if self.abort_reason or self.feed.closed:
+        if self._writer_gone():
             return
         if not self.feed.finish(self.conf.timeout):
-            if not self.feed.closed:
+            if not self._writer_gone():
                 self._abort('the local PUT stalled for %gs' %
                             self.conf.timeout)
             return
@@ -555,8 +564,7 @@ class Restore:
             else:
                 whole = hashlib.md5(usedforsecurity=False) if self.etag \
                     else None
-                entries = [self._put_segment(piece, whole)
-                           for piece in self.pieces]
+                entries = self._put_segments(whole)
                 if whole is not None and whole.hexdigest() != self.etag:
                     raise RestoreFailed(
                         'the archived stream has MD5 %s, its Etag is %s' %
@@ -656,12 +664,49 @@ class Restore:
         if resp.status_int != 201:
             raise RestoreFailed('PUT answered %s' % resp.status)
 
-    def _put_segment(self, piece, whole=None):
+    def _put_segments(self, whole):
+        """Write the segments in order; their manifest entries.
+
+        A segment's PUT starts as soon as the previous one has read all of
+        its bytes, so that the previous one commits (the object servers'
+        fsync) while the next streams; at most two are in flight.
+        """
+        in_flight, entries = [], []
+        try:
+            for piece in self.pieces:
+                while len(in_flight) >= 2:
+                    entries.append(in_flight.pop(0).wait())
+                consumed = eventlet.event.Event()
+                in_flight.append(eventlet.spawn(
+                    self._put_segment, piece, whole, consumed))
+                consumed.wait()
+            while in_flight:
+                entries.append(in_flight.pop(0).wait())
+        except BaseException:
+            # make any PUT still reading fail, and wait for all of them:
+            # the cleanup must see every segment that was written
+            self.feed.abort()
+            for thread in in_flight:
+                try:
+                    thread.wait()
+                except Exception:
+                    pass
+            raise
+        return entries
+
+    def _put_segment(self, piece, whole=None, consumed=None):
         """Write one segment; ``(name, size, etag)`` for the manifest."""
+        try:
+            return self._write_segment(piece, whole, consumed)
+        finally:
+            if consumed is not None and not consumed.ready():
+                consumed.send()
+
+    def _write_segment(self, piece, whole, consumed):
         mine = hashlib.md5(usedforsecurity=False) if piece.etag is None \
             else None
         hashers = tuple(h for h in (mine, whole) if h is not None)
-        body = SegmentInput(self.feed, piece.length, hashers)
+        body = SegmentInput(self.feed, piece.length, hashers, consumed)
         ts = Timestamp.now()
         headers = {'Content-Length': str(piece.length),
                    'Content-Type': piece.content_type,

@@ -17,12 +17,14 @@ The shunt serves such an object the way Swift serves a local SLO:
 * ``?part-number=N`` answers the Nth segment's bytes.
 
 The sidecar is fetched only for objects whose metadata says they are SLOs,
-never on the hot path of plain objects. A sidecar that cannot be parsed or
-that disagrees with the object (its segments do not add up to the object's
-size, or an S3 multipart Etag that does not match its segments) is ignored
-and logged: the object is then served as a plain object with its S3 Etag,
-as is a multipart upload without a sidecar (objects that other S3 tools
-uploaded in parts).
+never on the hot path of plain objects, and kept for a minute (per worker,
+keyed by the object's Etag, size and date) so that the range requests of a
+client streaming an archived SLO do not each cost a second S3 request. A
+sidecar that cannot be parsed or that disagrees with the object (its
+segments do not add up to the object's size, or an S3 multipart Etag that
+does not match its segments) is ignored and logged: the object is then
+served as a plain object with its S3 Etag, as is a multipart upload without
+a sidecar (objects that other S3 tools uploaded in parts).
 
 Everything but :func:`load_archived_manifest` and the response builders is
 pure: no I/O, unit-tested on its own.
@@ -35,6 +37,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import time
 
 from swift.common.request_helpers import get_param, get_valid_part_num
 from swift.common.swob import (
@@ -380,15 +383,82 @@ def _read_sidecar(body):
     return data
 
 
-def load_archived_manifest(remote, profile, obj, s3_headers, size, logger):
+class SidecarCache:
+    """Recently read sidecars (and their absence), per worker, so that the
+    range requests of a client streaming an archived SLO do not each cost a
+    second S3 request. Entries are keyed by the object's S3 Etag, size and
+    ``Last-Modified`` (a changed object never meets an old entry) and live
+    ``ttl`` seconds; at most ``max_bytes`` of sidecars are kept."""
+
+    def __init__(self, ttl=60.0, max_bytes=8 * 1024 * 1024,
+                 clock=time.monotonic):
+        self.ttl = ttl
+        self.max_bytes = max_bytes
+        self.clock = clock
+        self._entries = collections.OrderedDict()
+        self._bytes = 0
+
+    def get(self, key):
+        """``(True, manifest or None)`` when known, else ``(False,
+        None)``."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return False, None
+        expires, manifest = entry
+        if expires < self.clock():
+            self._drop(key)
+            return False, None
+        self._entries.move_to_end(key)
+        return True, manifest
+
+    def put(self, key, manifest):
+        if key in self._entries:
+            self._drop(key)
+        size = len(manifest.body) if manifest is not None else 0
+        if size > self.max_bytes:
+            return
+        self._entries[key] = (self.clock() + self.ttl, manifest)
+        self._bytes += size
+        while self._bytes > self.max_bytes or len(self._entries) > 4096:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, key):
+        _, manifest = self._entries.pop(key)
+        if manifest is not None:
+            self._bytes -= len(manifest.body)
+
+    def clear(self):
+        self._entries.clear()
+        self._bytes = 0
+
+
+sidecars = SidecarCache()
+
+
+def load_archived_manifest(remote, profile, obj, s3_headers, size, logger,
+                           cache=None):
     """The valid sidecar manifest of an archived object that is marked as
     an SLO, or None (no sidecar, or one that does not fit the object:
     logged once). Remote failures other than a missing sidecar raise
     :class:`RemoteError`: the object's identity cannot be told without
     it."""
+    cache = sidecars if cache is None else cache
     key = manifest_key(profile.account, profile.container, obj,
                        profile.custom_prefix)
     s3_etag = shunt_headers.bare_etag(s3_headers.get('etag'))
+    cache_key = (profile.aws_endpoint, profile.aws_bucket, key, s3_etag,
+                 size, s3_headers.get('last-modified'))
+    known, manifest = cache.get(cache_key)
+    if known:
+        return manifest
+    manifest = _load_sidecar(remote, profile, obj, key, s3_headers, size,
+                             s3_etag, logger)
+    cache.put(cache_key, manifest)
+    return manifest
+
+
+def _load_sidecar(remote, profile, obj, key, s3_headers, size, s3_etag,
+                  logger):
     try:
         resp = remote.get_object(profile, key)
         body = _read_sidecar(resp['Body'])

@@ -247,6 +247,7 @@ def shunt(tmp_path, s3):
                               logger=FakeLogger())
     mw.remote = CountingRemote(mw.remote)
     slo.log_once._seen.clear()
+    slo.sidecars.clear()
     return mw
 
 
@@ -380,3 +381,39 @@ def test_sidecar_outage_is_503(shunt):
     shunt.remote.fail_sidecar = RemoteError('server', 'boom', 500)
     resp = call(shunt, '/v1/AUTH_a/c/slo')
     assert resp.status_int == 503
+
+
+def test_sidecar_is_read_once_for_many_range_requests(shunt):
+    for first in (0, 100, 5 * MiB):
+        resp = call(shunt, '/v1/AUTH_a/c/slo',
+                    headers={'Range': 'bytes=%d-%d' % (first, first + 9)})
+        assert resp.status_int == 206
+        assert resp.body == BODY[first:first + 10]
+    sidecar = manifest_key('AUTH_a', 'c', 'slo')
+    assert shunt.remote.gets.count(sidecar) == 1
+    # nor is a missing one looked for again
+    for _ in range(2):
+        call(shunt, '/v1/AUTH_a/c/mpu-no-sidecar', 'HEAD')
+    assert shunt.remote.gets.count(
+        manifest_key('AUTH_a', 'c', 'mpu-no-sidecar')) == 1
+
+
+def test_sidecar_cache():
+    now = [100.0]
+    small = slo.parse_manifest(sidecar([entry('/s/a', b'a')]))
+    cache = slo.SidecarCache(ttl=10, max_bytes=len(small.body) * 3 // 2,
+                             clock=lambda: now[0])
+    assert cache.get('k') == (False, None)
+    cache.put('k', small)
+    cache.put('none', None)
+    assert cache.get('k') == (True, small)
+    assert cache.get('none') == (True, None)
+    now[0] += 11
+    assert cache.get('k') == (False, None)
+    big = slo.parse_manifest(sidecar([entry('/s/' + 'x' * 500, b'a')]))
+    cache.put('big', big)  # larger than the whole cache: not kept
+    assert cache.get('big') == (False, None)
+    cache.put('a', small)
+    cache.put('b', slo.parse_manifest(sidecar([entry('/s/b', b'b')])))
+    assert cache.get('a') == (False, None)  # pushed out by size
+    assert cache.get('b')[0]
