@@ -45,6 +45,11 @@ Profile fields read by the shunt:
     segments) get ``X-Delete-At`` = restore time + ``restore_ttl``, so that
     reading cold data back does not refill the cluster for good. Absent or
     ``0``: restored copies are kept.
+``archive_restore_days``, ``archive_restore_tier``
+    For objects in an archive storage class (GLACIER, DEEP_ARCHIVE): the
+    first GET starts an S3 restore for this many days with this tier
+    (``Standard``, ``Bulk``, ``Expedited``); 0 (default) starts none. Until
+    it completes, GETs answer ``503`` with ``Retry-After``.
 ``propagate_delete``
     A DELETE through Swift also deletes the bucket copy (default ``false``:
     the copy is kept in the bucket and hidden, see :mod:`shunt.writes`).
@@ -69,6 +74,7 @@ PROTOCOLS_SUPPORTED = ('s3',)
 SIGNATURE_VERSIONS = ('s3v4', 's3')
 FALSE_VALUES = frozenset(('false', '0', 'no', 'off', 'f', 'n'))
 ADDRESSING_STYLES = ('auto', 'path', 'virtual')
+RESTORE_TIERS = ('Standard', 'Bulk', 'Expedited')
 
 
 class ConfigError(ValueError):
@@ -99,6 +105,8 @@ class Profile:
     restore_object: bool = False
     restore_ttl: int | None = None
     propagate_delete: bool = False
+    archive_restore_days: int = 0
+    archive_restore_tier: str = 'Standard'
     all_containers: bool = False
     # every other key of the profile, secrets removed, for later features
     extra: dict = dataclasses.field(default_factory=dict, compare=False,
@@ -150,6 +158,12 @@ def _string(raw, path, index, field, required=False, default=None):
                           f' got {type(value).__name__}')
     if required and not value:
         raise ConfigError(f'{_where(path, index, field)}: must not be empty')
+    try:
+        value.encode('utf-8')
+    except UnicodeEncodeError:
+        # a lone \uDXXX escape in the JSON: no key or URL can hold it
+        raise ConfigError(f'{_where(path, index, field)}: not valid UTF-8 '
+                          f'(a lone surrogate escape)')
     return value
 
 
@@ -163,6 +177,14 @@ def _seconds(raw, path, index, field):
         raise ConfigError(f'{_where(path, index, field)}: expected a whole '
                           f'number of seconds, got {json.dumps(value)}')
     return value or None
+
+
+def _whole(raw, path, index, field):
+    value = raw.get(field, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f'{_where(path, index, field)}: expected a whole '
+                          f'number of days, got {json.dumps(value)}')
+    return value
 
 
 def _choice(raw, path, index, field, choices):
@@ -225,6 +247,11 @@ def parse_profile(raw, path, index):
         restore_ttl=_seconds(raw, path, index, 'restore_ttl'),
         propagate_delete=parse_bool(raw.get('propagate_delete'), path,
                                     index, 'propagate_delete'),
+        archive_restore_days=_whole(raw, path, index,
+                                    'archive_restore_days'),
+        archive_restore_tier=_choice(raw, path, index,
+                                     'archive_restore_tier', RESTORE_TIERS)
+        or 'Standard',
         extra={k: v for k, v in raw.items() if k not in SECRET_KEYS},
     )
     return profile
@@ -296,6 +323,8 @@ def load_mappings(path):
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
         raise ConfigError(f'{path}: not valid JSON: {err}')
+    except RecursionError:
+        raise ConfigError(f'{path}: not valid JSON: nested too deeply')
     return parse_mappings(data, path)
 
 

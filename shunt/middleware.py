@@ -82,6 +82,16 @@ Options of the filter section (defaults shown):
 ``s3_max_attempts = 2``
     Attempts per remote call (botocore "standard" retries, whose retry
     quota stops retry storms).
+``negative_cache_ttl = 10``
+    Seconds a remote miss ("not in the bucket") is remembered in memcache,
+    shared by all proxies; 0 disables. A PUT, POST or DELETE through the
+    proxy forgets the name; objects written to the bucket behind the
+    proxy's back show up within this time.
+``fail_fast_threshold = 5``, ``fail_fast_period = 10``
+    After this many consecutive failed calls to one endpoint (unreachable,
+    timeout, 5xx, throttled), answer ``503`` at once for this many seconds
+    instead of waiting for timeouts; 0 disables. Per worker; it recovers
+    on its own.
 ``network_chunk_size = 65536``
     Bytes read from the bucket at a time.
 ``restore_segment_size = 1073741824``
@@ -110,6 +120,8 @@ from swift.common.utils import config_true_value, get_logger, split_path
 
 from shunt import __version__
 from shunt.config import ConfigError, MappingSource
+from shunt.guard import FailFast, NegativeCache
+from shunt.layout import object_key
 from shunt.listing import ListingContext, remote_error_policy
 from shunt.objects import ObjectContext
 from shunt.remote import S3Remote
@@ -118,7 +130,7 @@ from shunt.writes import WriteContext
 
 BYPASS_HEADER = 'HTTP_X_CLOUD_SYNC_SHUNT_BYPASS'
 SWIFT_SOURCE = 'CLOUD_SHUNT'
-HANDLED_METHODS = frozenset(('GET', 'HEAD', 'DELETE', 'POST'))
+HANDLED_METHODS = frozenset(('GET', 'HEAD', 'DELETE', 'POST', 'PUT'))
 DEFAULT_CONF_FILE = '/etc/swift/cloud-shunt.json'
 
 
@@ -140,7 +152,13 @@ class CloudShuntMiddleware:
             read_timeout=_number(conf, 'read_timeout', 10.0, float),
             max_pool_connections=_number(conf, 'max_pool_connections', 50,
                                          int),
-            max_attempts=_number(conf, 's3_max_attempts', 2, int))
+            max_attempts=_number(conf, 's3_max_attempts', 2, int),
+            fail_fast=FailFast(
+                _number(conf, 'fail_fast_threshold', 5, int),
+                _number(conf, 'fail_fast_period', 10.0, float)),
+            logger=self.logger)
+        self.negative_cache = NegativeCache(
+            _number(conf, 'negative_cache_ttl', 10, int), self.logger)
         self.mapping_source = mapping_source or MappingSource(
             self.conf_file, self.reload_interval, self.logger)
         self.remote.warm(self.mapping_source.mappings)
@@ -169,6 +187,13 @@ class CloudShuntMiddleware:
         if profile is None:
             return self.app(env, start_response)
         account, container, obj = parts
+        if obj and method in ('PUT', 'POST', 'DELETE'):
+            # a name written here must not stay hidden by a cached miss
+            self.negative_cache.forget(env, profile, object_key(
+                profile.account, profile.container, wsgi_to_str(obj),
+                profile.custom_prefix))
+        if method == 'PUT':
+            return self.app(env, start_response)
         if obj and method in ('DELETE', 'POST'):
             return WriteContext(self, profile, SWIFT_SOURCE).handle(
                 env, start_response, wsgi_to_str(obj))

@@ -99,8 +99,15 @@ class RemoteBody:
             stream = self._take_stream(start, stop)
             if stream is None:
                 return
+            logger, sent = self.ctx.logger, 0
             for chunk in stream.iter_chunks(self.ctx.shunt.chunk_size):
+                if not sent:
+                    logger.timing_since('object.first_byte_time',
+                                        self.ctx.started)
+                sent += len(chunk)
                 yield chunk
+            logger.update_stats('object.bytes', sent)
+            logger.timing_since('object.read_time', self.ctx.started)
         except Exception as err:
             self.ctx.log_remote_error('read', self.key, err)
             # the status line is already sent: breaking the connection is
@@ -141,6 +148,7 @@ class ObjectContext(WSGIContext):
         self.logger = shunt.logger
         # the local 404's tombstone time, if Swift has one for the name
         self.tombstone = None
+        self.started = time.time()
 
     def handle(self, env, start_response, obj):
         # "If-Match: *" turns a local miss into a 412 before we could see
@@ -165,20 +173,30 @@ class ObjectContext(WSGIContext):
         req = Request(env)
         key = object_key(self.profile.account, self.profile.container, obj,
                          self.profile.custom_prefix)
+        negative = self.shunt.negative_cache
         try:
+            if negative.is_missing(env, self.profile, key):
+                self.logger.increment('object.negative_cache_hit')
+                raise RemoteError('hidden', 'cached remote miss')
             resp = self.remote_response(req, key)
         except RemoteError as err:
-            if err.kind == 'not_found':
+            if err.kind in ('not_found', 'hidden'):
                 self.logger.increment('object.miss')
+                if err.kind == 'not_found':
+                    negative.remember_missing(env, self.profile, key)
                 if wildcard:
                     # Swift's own answer for a missing object and "*"
                     return self.app(env, start_response)
                 start_response(self._response_status,
                                self._response_headers)
                 return [local_body]
+            if err.kind == 'archived' and self.profile.archive_restore_days:
+                err = self.start_archive_restore(key, err)
             resp = self.error_response(req, key, err)
         else:
             self.logger.increment('object.hit')
+            self.logger.info('%s %s served from %s', req.method, req.path,
+                             location_label(self.profile))
             start_response = _as_swift_412(start_response)
         return resp(env, start_response)
 
@@ -211,7 +229,7 @@ class ObjectContext(WSGIContext):
         if not archived_visible(self.tombstone, raw, time.time()):
             if stream is not None:
                 stream.close()
-            raise RemoteError('not_found', 'deleted or expired')
+            raise RemoteError('hidden', 'deleted or expired')
         headers = shunt_headers.swift_object_headers(raw)
         headers['Content-Location'] = object_url(self.profile, key)
         size = int(raw.get('content-length', 0))
@@ -256,6 +274,24 @@ class ObjectContext(WSGIContext):
             self.shunt.remote, self.profile, wsgi_to_str(obj), s3_headers,
             size, self.logger)
 
+    def start_archive_restore(self, key, err):
+        """Ask S3 to restore an archive-class object, once: S3's own restore
+        state (``x-amz-restore``) says whether one is already running."""
+        remote = self.shunt.remote
+        try:
+            if 'Restore' not in remote.head_object(self.profile, key):
+                remote.restore_archived(
+                    self.profile, key, self.profile.archive_restore_days,
+                    self.profile.archive_restore_tier)
+                self.logger.increment('archive.restore_started')
+                self.logger.info('Started the S3 restore of %r (%s)', key,
+                                 self.profile.describe())
+        except RemoteError as restore_err:
+            if restore_err.code != 'RestoreAlreadyInProgress':
+                self.log_remote_error('RestoreObject', key, restore_err)
+                return err
+        return RemoteError('restoring', err.message, err.status, err.code)
+
     # -- failures -------------------------------------------------------
 
     def log_remote_error(self, op, key, err):
@@ -277,11 +313,15 @@ class ObjectContext(WSGIContext):
             'server': 'the remote store failed',
             'archived': 'the object is in an archive storage class and '
                         'must be restored before it can be read',
+            'restoring': 'the object is in an archive storage class and '
+                         'is being restored; try again later',
+            'unavailable': 'recent calls to the remote store failed',
         }
         body = 'Archived object unavailable: %s.\n' % reasons.get(
             err.kind, 'the remote store refused the request')
         resp = HTTPServiceUnavailable(request=req, body=body,
                                       content_type='text/plain')
-        if err.kind in ('throttled', 'archived'):
+        if err.kind in ('throttled', 'archived', 'restoring',
+                        'unavailable'):
             resp.headers['Retry-After'] = str(RETRY_AFTER)
         return resp

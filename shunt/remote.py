@@ -17,6 +17,8 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from shunt.guard import FailFast
+
 AWS_LABEL = 'AWS S3'
 DEFAULT_AWS_URL = 'https://s3.amazonaws.com'
 
@@ -24,9 +26,12 @@ DEFAULT_AWS_URL = 'https://s3.amazonaws.com'
 class RemoteError(Exception):
     """A remote call failed.
 
-    ``kind`` is one of ``not_found``, ``range`` (416), ``archived`` (the
-    object is in an archive storage class), ``auth``, ``throttled``,
-    ``timeout``, ``connection``, ``server`` (5xx) or ``client`` (any other
+    ``kind`` is one of ``not_found``, ``hidden`` (archived but deleted,
+    expired or a cached miss: a 404 that is not cached), ``range`` (416),
+    ``archived`` (the object is in an archive storage class), ``restoring``
+    (and an S3 restore of it runs), ``auth``, ``throttled``, ``timeout``,
+    ``connection``, ``server`` (5xx), ``unavailable`` (not tried: the
+    endpoint failed repeatedly just before) or ``client`` (any other
     refusal).
     """
 
@@ -39,7 +44,7 @@ class RemoteError(Exception):
 
     @property
     def is_outage(self):
-        return self.kind not in ('not_found', 'range')
+        return self.kind not in ('not_found', 'hidden', 'range')
 
 
 AUTH_CODES = frozenset((
@@ -116,7 +121,9 @@ class S3Remote:
 
     def __init__(self, region='us-east-1', connect_timeout=2.0,
                  read_timeout=10.0, max_pool_connections=50,
-                 max_attempts=2):
+                 max_attempts=2, fail_fast=None, logger=None):
+        self.fail_fast = fail_fast or FailFast(0, 0)
+        self.logger = logger
         self.region = region
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -170,12 +177,26 @@ class S3Remote:
                               config=config)
 
     def _call(self, profile, operation, **kwargs):
+        endpoint = self.client_key(profile)
+        if not self.fail_fast.allows(endpoint):
+            if self.logger:
+                self.logger.increment('fail_fast.rejected')
+            raise RemoteError('unavailable', 'recent calls to the remote '
+                              'store failed; not trying again yet')
         method = getattr(self.client(profile), operation)
         try:
-            return method(Bucket=profile.aws_bucket, **kwargs)
+            result = method(Bucket=profile.aws_bucket, **kwargs)
         except (botocore.exceptions.BotoCoreError,
                 botocore.exceptions.ClientError) as err:
-            raise classify(err) from None
+            error = classify(err)
+            if self.fail_fast.record(endpoint, error.kind) and self.logger:
+                self.logger.increment('fail_fast.open')
+                self.logger.error(
+                    'Remote store %s failing: refusing calls for %ss',
+                    location_label(profile), self.fail_fast.period)
+            raise error from None
+        self.fail_fast.record(endpoint)
+        return result
 
     def head_object(self, profile, key):
         return self._call(profile, 'head_object', Key=key)
@@ -187,6 +208,11 @@ class S3Remote:
         if byte_range:
             kwargs['Range'] = byte_range
         return self._call(profile, 'get_object', **kwargs)
+
+    def restore_archived(self, profile, key, days, tier):
+        """Start the restore of an object in an archive storage class."""
+        return self._call(profile, 'restore_object', Key=key, RestoreRequest={
+            'Days': days, 'GlacierJobParameters': {'Tier': tier}})
 
     def delete_object(self, profile, key):
         return self._call(profile, 'delete_object', Key=key)
