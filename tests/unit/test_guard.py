@@ -3,8 +3,7 @@ from swift.common.swob import Request
 from shunt.guard import FailFast, NegativeCache
 from shunt.middleware import CloudShuntMiddleware
 from tests.unit.helpers import FakeLogger, FakeSwift, write_mapping
-from tests.unit.test_objects import (  # noqa: F401 (fixtures)
-    BUCKET, archive, s3)
+from tests.unit.test_objects import BUCKET, archive, s3  # noqa: F401 (fixtures)
 
 
 class FakeMemcache:
