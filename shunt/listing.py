@@ -54,6 +54,20 @@ reads the archived keys between ``end_marker`` (or the lowest local row,
 when the local rows fill the page; else the start of the container) and
 ``marker``.
 
+Deleted archived objects
+------------------------
+An archived object deleted through the shunt (see :mod:`shunt.writes`) is
+left out of listings. Swift's listings do not show tombstones, so the
+container records when an archived copy was last hidden
+(``X-Container-Sysmeta-Cloud-Shunt-Hidden``) and each archived entry
+older than that costs one local ``HEAD`` (16 at a time) to read its
+tombstone. Containers where nothing was ever hidden pay nothing; for
+containers with many deletes, ``propagate_delete`` (which removes the
+bucket copy) keeps listings cheap. A subdir whose archived objects are all
+hidden may still be listed. Archived copies past their ``x-delete-at`` are
+not served but stay listed until the archiver removes them (S3 listings
+carry no metadata).
+
 Failures
 --------
 If the bucket cannot be listed (unreachable, timeout, throttling, 5xx,
@@ -70,16 +84,25 @@ import urllib.parse
 
 import eventlet
 from swift.common.http import is_success
-from swift.common.swob import HTTPException, HTTPServiceUnavailable, Request
+from swift.common.swob import (
+    HTTPException,
+    HTTPServiceUnavailable,
+    Request,
+    str_to_wsgi,
+    wsgi_quote,
+)
 from swift.common.utils import close_if_possible
-from swift.common.wsgi import WSGIContext, make_env
+from swift.common.wsgi import WSGIContext, make_env, make_pre_authed_request
 from swift.proxy.controllers.base import get_container_info
 
-from shunt import splice
+from shunt import splice, tombstones
 from shunt.layout import key_prefix
 from shunt.remote import RemoteError, location_label
+from shunt.writes import HIDDEN_SYSMETA
 
 SWIFT_SOURCE = 'CLOUD_SHUNT'
+# local HEADs at a time when reading tombstones of hidden archived rows
+TOMBSTONE_CHECKS = 16
 PARTIAL_HEADER = 'X-Cloud-Shunt-Listing'
 ON_REMOTE_ERROR = ('fail', 'local')
 # seconds a client is asked to wait when the bucket throttles
@@ -299,7 +322,46 @@ class ListingContext(WSGIContext):
         page = self.prefetch.take(request)
         if page is None:
             page = self._call_remote(**request)
+        self._mark_hidden(page)
         return page
+
+    def _mark_hidden(self, page):
+        """Mark the archived entries a delete through the shunt has hidden.
+
+        The container records when an archived copy was last hidden; only
+        entries archived before that can be, and each of them costs one
+        local HEAD (concurrently) to read its tombstone. Containers where
+        nothing was ever hidden pay nothing."""
+        hidden_at = tombstones.parse(self._response_header_value(
+            HIDDEN_SYSMETA.lower()))
+        if hidden_at is None:
+            return
+        suspects = [
+            item for item in page.get('Contents') or ()
+            if item.get('LastModified') is not None and
+            item['LastModified'].timestamp() <= hidden_at.timestamp and
+            (item.get('Key') or '').startswith(self.key_prefix)]
+        pool = eventlet.GreenPool(TOMBSTONE_CHECKS)
+        checked = pool.imap(self._local_tombstone, suspects)
+        for item, tombstone in zip(suspects, checked, strict=True):
+            if tombstones.hides(tombstone,
+                                int(item['LastModified'].timestamp()),
+                                item.get('ETag')):
+                item[splice.HIDDEN] = True
+
+    def _local_tombstone(self, item):
+        name = item['Key'][len(self.key_prefix):]
+        path = '/'.join(('', self.env['PATH_INFO'].split('/', 2)[1],
+                         wsgi_quote(str_to_wsgi(self.profile.account)),
+                         wsgi_quote(str_to_wsgi(self.profile.container)),
+                         wsgi_quote(str_to_wsgi(name))))
+        resp = make_pre_authed_request(
+            self.env, 'HEAD', path, swift_source=SWIFT_SOURCE).get_response(
+                self.app)
+        close_if_possible(resp.app_iter)
+        if resp.status_int != 404:
+            return None
+        return resp.headers.get('X-Backend-Timestamp')
 
     def _remote_failed(self, req, start_response, err, local_rows):
         if not isinstance(err, RemoteError):

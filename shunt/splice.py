@@ -181,6 +181,11 @@ def listing_time(value):
     return value.strftime(LISTING_TIME_FORMAT)
 
 
+# set on a ListObjects ``Contents`` entry whose archived copy a delete hid
+# (see shunt.listing): it gives no row, but still moves the page on
+HIDDEN = 'CloudShuntHidden'
+
+
 def object_row(name, item, location):
     """A listing row for one S3 ``Contents`` entry named ``name``."""
     return {
@@ -204,6 +209,8 @@ def page_rows(page, key_prefix, location):
     entries = []
     for item in page.get('Contents') or ():
         key = item.get('Key') or ''
+        if item.get(HIDDEN):
+            continue
         if key.startswith(key_prefix) and len(key) > len(key_prefix):
             name = key[len(key_prefix):]
             entries.append((name, object_row(name, item, location)))
@@ -370,7 +377,8 @@ class RemoteScan:
                 key = item.get('Key') or ''
                 name = key[len(kp):]
                 next_marker = max(next_marker, key)
-                if not key.startswith(kp) or name <= self.lower:
+                if not key.startswith(kp) or name <= self.lower or \
+                        item.get(HIDDEN):
                     continue
                 if self.upper and name >= self.upper:
                     return False

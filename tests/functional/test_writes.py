@@ -2,6 +2,7 @@
 each compared with what Swift does for the same object kept locally."""
 
 import hashlib
+import json
 import threading
 import time
 import urllib.parse
@@ -270,3 +271,28 @@ def test_concurrent_delete_and_get(aio, env):
     assert set(statuses) <= {200, 404}
     for name in names:
         assert env['call']('GET', env['mapped'], name)[0] == 404
+
+
+def _names(env, container, query=''):
+    status, _, body = request(
+        env['aio'], 'GET',
+        f'{env["base"]}/{container}?format=json{query}', token=env['token'])
+    assert status == 200
+    return [row.get('name', row.get('subdir')) for row in json.loads(body)]
+
+
+def test_listing_omits_deleted_archived_objects(aio, env):
+    env['aio'] = aio
+    for name in ('a', 'b', 'c', 'd/e'):
+        env['add'](name)
+    env['conn'].put_object(env['mapped'], 'local', b'l')
+    assert _names(env, env['mapped']) == ['a', 'b', 'c', 'd/e', 'local']
+    assert env['call']('DELETE', env['mapped'], 'b')[0] == 204
+    assert env['call']('DELETE', env['mapped'], 'local')[0] == 204
+    assert _names(env, env['mapped']) == ['a', 'c', 'd/e']
+    assert _names(env, env['mapped'], '&delimiter=/') == ['a', 'c', 'd/']
+    assert _names(env, env['mapped'], '&limit=1&marker=a') == ['c']
+    assert _names(env, env['mapped'], '&reverse=on') == ['d/e', 'c', 'a']
+    # re-archived: listed again
+    aio.archive_object(env['account'], env['mapped'], 'b', b'again')
+    assert _names(env, env['mapped']) == ['a', 'b', 'c', 'd/e']
