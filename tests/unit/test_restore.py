@@ -211,6 +211,7 @@ def make_shunt(tmp_path, swift, conf=None, **profile):
     path = write_mapping(tmp_path / 'm.json', [raw])
     conf = dict(conf or {}, conf_file=path)
     slo.log_once._seen.clear()
+    slo.sidecars.clear()
     restore._log_once._seen.clear()
     return CloudShuntMiddleware(swift, conf, logger=FakeLogger())
 
