@@ -651,7 +651,12 @@ class Cluster:
             tempauth[f'user_{account}_{user}'] = f'{key} {groups}'.strip()
         shunt = {'use': 'egg:swift-cloud-shunt#cloud_shunt',
                  'conf_file': self.mapping_file,
-                 'reload_interval': self.reload_interval}
+                 'reload_interval': self.reload_interval,
+                 # tests and demos write to the bucket behind the proxy's
+                 # back and stop/start it: every request sees the bucket as
+                 # it is now (pass filter_conf to try these protections)
+                 'negative_cache_ttl': 0,
+                 'fail_fast_threshold': 0}
         shunt.update(filter_conf)
         sections = [
             ('DEFAULT', self._default_section('proxy', self.ports['proxy'],

@@ -87,7 +87,7 @@ Options of the filter section (defaults shown):
     shared by all proxies; 0 disables. A PUT, POST or DELETE through the
     proxy forgets the name; objects written to the bucket behind the
     proxy's back show up within this time.
-``fail_fast_threshold = 5``, ``fail_fast_period = 10``
+``fail_fast_threshold = 5``, ``fail_fast_period = 5``
     After this many consecutive failed calls to one endpoint (unreachable,
     timeout, 5xx, throttled), answer ``503`` at once for this many seconds
     instead of waiting for timeouts; 0 disables. Per worker; it recovers
@@ -155,7 +155,7 @@ class CloudShuntMiddleware:
             max_attempts=_number(conf, 's3_max_attempts', 2, int),
             fail_fast=FailFast(
                 _number(conf, 'fail_fast_threshold', 5, int),
-                _number(conf, 'fail_fast_period', 10.0, float)),
+                _number(conf, 'fail_fast_period', 5.0, float)),
             logger=self.logger)
         self.negative_cache = NegativeCache(
             _number(conf, 'negative_cache_ttl', 10, int), self.logger)

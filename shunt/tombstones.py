@@ -41,9 +41,11 @@ def etag_digest(etag):
 
 def delete_timestamp(when, archived_etag=None):
     """The marked ``Timestamp`` for a DELETE at ``when`` (a Timestamp or a
-    float) that hides the archived copy with ``archived_etag``."""
+    float) that hides the archived copy with ``archived_etag`` (``''``:
+    there was none; None: unknown, so any copy of that second is hidden)."""
     offset = MARK << _MARK_SHIFT
-    if archived_etag:
+    # '' records that nothing was archived; None that it is unknown
+    if archived_etag is not None:
         offset |= _HAS_ETAG | etag_digest(archived_etag)
     return Timestamp(Timestamp(when).timestamp, offset=offset)
 

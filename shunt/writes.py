@@ -100,9 +100,9 @@ class WriteContext(WSGIContext):
         a local object's delete does not wait on a failing remote."""
         try:
             return self.shunt.remote.head_object(
-                self.profile, self.key).get('ETag')
-        except RemoteError:
-            return None
+                self.profile, self.key).get('ETag', '')
+        except RemoteError as err:
+            return '' if err.kind == 'not_found' else None
 
     def unavailable(self, req, err):
         self.logger.increment('remote_error.%s' % err.kind)
@@ -148,6 +148,7 @@ class WriteContext(WSGIContext):
                 when, etag).internal
             resp_iter = self._app_call(env)
             if self._get_status_int() // 100 == 2 and etag:
+                # an archived copy existed and is hidden now
                 self.propagate_delete(req)
                 if not self.profile.propagate_delete:
                     self.record_hidden(env, env['HTTP_X_TIMESTAMP'])

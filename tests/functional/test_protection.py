@@ -1,0 +1,95 @@
+"""Negative cache, fail-fast and archive storage classes on the all-in-one
+cluster (issue 6)."""
+
+import time
+import urllib.parse
+
+import pytest
+
+from tests.functional.test_object_failures import FakeS3
+from tests.functional.test_objects import request
+
+
+@pytest.fixture
+def env(aio):
+    conn = aio.swift_conn()
+    url, token = aio.token('test:tester', 'testing')
+    base = urllib.parse.urlsplit(url).path
+    account = base.split('/')[2]
+    name = f'prot-{time.time_ns()}'
+    conn.put_container(name)
+    aio.write_mappings([aio.profile(account, name)])
+
+    def call(method, obj, headers=None):
+        return request(aio, method, f'{base}/{name}/{obj}', headers, token)
+
+    yield {'conn': conn, 'account': account, 'container': name,
+           'call': call}
+    aio.write_mappings([])
+    aio.restart_proxy()
+
+
+def test_negative_cache(aio, env):
+    aio.restart_proxy(filter_conf={'negative_cache_ttl': '2'})
+    assert env['call']('GET', 'late')[0] == 404
+    # archived behind the proxy's back: the cached miss holds for the TTL
+    aio.archive_object(env['account'], env['container'], 'late', b'late')
+    assert env['call']('GET', 'late')[0] == 404
+    time.sleep(2.5)
+    assert env['call']('GET', 'late')[2] == b'late'
+    # a PUT through the proxy forgets the miss at once
+    assert env['call']('GET', 'put-here')[0] == 404
+    env['conn'].put_object(env['container'], 'put-here', b'local')
+    env['call']('DELETE', 'put-here')
+    aio.archive_object(env['account'], env['container'], 'put-here',
+                       b'archived later')
+    time.sleep(1.1)  # archived after the delete's second
+    assert env['call']('GET', 'put-here')[2] == b'archived later'
+
+
+def test_fail_fast_and_recovery(aio, env):
+    aio.restart_proxy(filter_conf={'fail_fast_threshold': '2',
+                                   'fail_fast_period': '2',
+                                   'read_timeout': '1', 'conn_timeout': '1',
+                                   's3_max_attempts': '1'})
+    fake = FakeS3(200, '', hang=True)
+    try:
+        aio.write_mappings([aio.profile(env['account'], env['container'],
+                                        aws_endpoint=fake.endpoint)])
+        for _ in range(2):
+            assert env['call']('GET', 'o')[0] == 503
+        seen = fake.requests
+        start = time.monotonic()
+        status, headers, body = env['call']('GET', 'o')
+        assert status == 503 and time.monotonic() - start < 0.5
+        assert b'recent calls' in body and 'retry-after' in headers
+        assert fake.requests == seen
+    finally:
+        fake.shutdown()
+    # the fault ends: the shunt recovers on its own
+    aio.write_mappings([aio.profile(env['account'], env['container'])])
+    aio.archive_object(env['account'], env['container'], 'o', b'back')
+    time.sleep(2.1)
+    assert env['call']('GET', 'o')[2] == b'back'
+
+
+def test_glacier_object_and_automatic_restore(aio, env):
+    s3 = aio.s3_client()
+    key = aio.archive_object(env['account'], env['container'], 'cold', b'')
+    s3.put_object(Bucket=aio.bucket, Key=key, Body=b'cold data',
+                  StorageClass='GLACIER')
+    status, headers, body = env['call']('GET', 'cold')
+    assert status == 503 and 'retry-after' in headers
+    assert b'archive storage class' in body and b'<Error>' not in body
+    # with automatic restores: the first GET starts one S3 restore
+    aio.write_mappings([aio.profile(env['account'], env['container'],
+                                    archive_restore_days=1,
+                                    archive_restore_tier='Bulk')])
+    status, headers, body = env['call']('GET', 'cold')
+    head = s3.head_object(Bucket=aio.bucket, Key=key)
+    assert 'Restore' in head
+    if status == 503:
+        assert b'being restored' in body
+        status, _, body = env['call']('GET', 'cold')
+    # moto completes restores at once: the next GET streams
+    assert (status, body) == (200, b'cold data')
