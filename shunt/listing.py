@@ -322,6 +322,7 @@ class ListingContext(WSGIContext):
         page = self.prefetch.take(request)
         if page is None:
             page = self._call_remote(**request)
+        self.logger.increment('listing.remote_page')
         self._mark_hidden(page)
         return page
 

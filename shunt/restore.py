@@ -71,7 +71,7 @@ Never losing data, never hanging
   memcache (when there is one) lets only the first reader restore.
 
 Metrics (StatsD, through the proxy logger): ``restore.started``,
-``restore.completed``, ``restore.failed``.
+``restore.completed``, ``restore.failed``, ``restore.bytes``.
 """
 
 import hashlib
@@ -590,6 +590,7 @@ class Restore:
         else:
             self.outcome = 'restored'
             self.logger.increment('restore.completed')
+            self.logger.update_stats('restore.bytes', self.size)
             self.logger.info('Restored %s (%d bytes) from %s',
                              wsgi_quote(self.path), self.size, self.where)
         finally:
