@@ -34,6 +34,9 @@ from shunt.layout import object_key
 from shunt.remote import RemoteError, location_label, object_url
 from shunt.tombstones import archived_visible
 
+# storage classes S3 cannot read without a restore
+ARCHIVE_CLASSES = frozenset(('GLACIER', 'DEEP_ARCHIVE'))
+ARCHIVE_STATE_HEADER = 'X-Cloud-Shunt-Archive-State'
 CONDITIONAL_HEADERS = ('HTTP_IF_MATCH', 'HTTP_IF_NONE_MATCH',
                        'HTTP_IF_MODIFIED_SINCE', 'HTTP_IF_UNMODIFIED_SINCE')
 # seconds a client is asked to wait after throttling or an archive-class
@@ -46,6 +49,17 @@ def _s3_range(start, end):
     None, ``end`` inclusive)."""
     return 'bytes=%s-%s' % ('' if start is None else start,
                             '' if end is None else end)
+
+
+def archive_state(s3_headers):
+    """``archived``, ``restoring`` or ``restored`` for an object in an
+    archive storage class (from S3's ``x-amz-restore``), else None."""
+    if s3_headers.get('x-amz-storage-class') not in ARCHIVE_CLASSES:
+        return None
+    restore = s3_headers.get('x-amz-restore', '')
+    if 'ongoing-request="true"' in restore:
+        return 'restoring'
+    return 'restored' if restore else 'archived'
 
 
 def _as_swift_412(start_response):
@@ -231,6 +245,9 @@ class ObjectContext(WSGIContext):
                 stream.close()
             raise RemoteError('hidden', 'deleted or expired')
         headers = shunt_headers.swift_object_headers(raw)
+        state = archive_state(raw)
+        if state:
+            headers[ARCHIVE_STATE_HEADER] = state
         headers['Content-Location'] = object_url(self.profile, key)
         size = int(raw.get('content-length', 0))
         covers = (0, size)
@@ -257,8 +274,13 @@ class ObjectContext(WSGIContext):
                 if stream is not None:
                     stream.close()
                 return special
-        body = RemoteBody(self, key, size, stream, covers)
-        body.restore = restore.plan(self, req, headers, raw, size, manifest)
+        if req.method == 'HEAD':
+            # swob drains a HEAD's app_iter: give it nothing to fetch
+            body = []
+        else:
+            body = RemoteBody(self, key, size, stream, covers)
+            body.restore = restore.plan(self, req, headers, raw, size,
+                                        manifest)
         resp = Response(request=req, headers=headers, app_iter=body,
                         conditional_response=True)
         resp.content_length = size

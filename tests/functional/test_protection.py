@@ -78,6 +78,9 @@ def test_glacier_object_and_automatic_restore(aio, env):
     key = aio.archive_object(env['account'], env['container'], 'cold', b'')
     s3.put_object(Bucket=aio.bucket, Key=key, Body=b'cold data',
                   StorageClass='GLACIER')
+    status, headers, _ = env['call']('HEAD', 'cold')
+    assert status == 200
+    assert headers['x-cloud-shunt-archive-state'] == 'archived'
     status, headers, body = env['call']('GET', 'cold')
     assert status == 503 and 'retry-after' in headers
     assert b'archive storage class' in body and b'<Error>' not in body
@@ -91,5 +94,7 @@ def test_glacier_object_and_automatic_restore(aio, env):
     if status == 503:
         assert b'being restored' in body
         status, _, body = env['call']('GET', 'cold')
+    state = env['call']('HEAD', 'cold')[1]['x-cloud-shunt-archive-state']
+    assert state in ('restoring', 'restored')
     # moto completes restores at once: the next GET streams
     assert (status, body) == (200, b'cold data')

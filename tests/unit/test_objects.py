@@ -190,3 +190,17 @@ def test_if_match_star(shunt, s3):
     archive(s3, 'obj')
     resp = call(shunt, '/v1/AUTH_a/c/obj', headers={'If-Match': '*'})
     assert resp.status_int == 200 and resp.body == BODY
+
+
+def test_head_makes_one_remote_call(shunt, s3):
+    archive(s3, 'obj')
+    calls = []
+    for name in ('head_object', 'get_object'):
+        real = getattr(shunt.remote, name)
+        setattr(shunt.remote, name,
+                lambda *a, _n=name, _r=real, **k: calls.append(_n) or
+                _r(*a, **k))
+    resp = call(shunt, '/v1/AUTH_a/c/obj', 'HEAD')
+    assert resp.status_int == 200 and resp.body == b''
+    assert resp.headers['Content-Length'] == str(len(BODY))
+    assert calls == ['head_object']
