@@ -53,7 +53,7 @@ def delete_timestamp(when, archived_etag=None):
 def parse(value):
     try:
         return Timestamp(value) if value else None
-    except ValueError:
+    except (ValueError, OverflowError, TypeError):
         return None
 
 

@@ -38,3 +38,9 @@ def test_archived_visible_checks_expiry():
     assert not tombstones.archived_visible(None, headers, 1700000500)
     marked = tombstones.delete_timestamp(1700000100, ETAG).internal
     assert not tombstones.archived_visible(marked, headers, 1700000000)
+
+
+def test_parse_never_raises():
+    for value in ('1e400', 'inf', '-1', '9' * 400, 'x_y', '1.0_zz', None):
+        assert tombstones.parse(value) is None or \
+            isinstance(tombstones.parse(value), Timestamp)
