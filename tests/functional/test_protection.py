@@ -1,6 +1,11 @@
 """Negative cache, fail-fast and archive storage classes on the all-in-one
 cluster (issue 6)."""
 
+import http.client
+import http.server
+import socket
+import socketserver
+import threading
 import time
 import urllib.parse
 
@@ -98,3 +103,89 @@ def test_glacier_object_and_automatic_restore(aio, env):
     assert state in ('restoring', 'restored')
     # moto completes restores at once: the next GET streams
     assert (status, body) == (200, b'cold data')
+
+
+class _HalfBody(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with a 200 announcing 1 MiB, sends half, then
+    closes the connection."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header('Content-Length', str(2 ** 20))
+        self.send_header('ETag', '"%s"' % ('0' * 32))
+        self.send_header('Last-Modified', 'Thu, 01 Jan 2015 00:00:00 GMT')
+        self.end_headers()
+        self.wfile.write(b'x' * 2 ** 19)
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_RDWR)
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize('restore', [False, True])
+def test_s3_closing_mid_body(aio, env, restore):
+    server = socketserver.ThreadingTCPServer(('127.0.0.1', 0), _HalfBody)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        aio.write_mappings([aio.profile(
+            env['account'], env['container'], restore_object=restore,
+            aws_endpoint='http://127.0.0.1:%d' % server.server_address[1])])
+        start = time.monotonic()
+        status, received, error = _get_partial(aio, env, 'half')
+        assert status == 200
+        # the client is told: a short body and a closed connection
+        assert error and received < 2 ** 20
+        assert time.monotonic() - start < 15
+    finally:
+        server.shutdown()
+        server.server_close()
+    aio.write_mappings([aio.profile(env['account'], env['container'])])
+    # nothing partial was written into Swift, and the proxy is fine
+    status, _, _ = env['call']('HEAD', 'half',
+                               {'X-Cloud-Sync-Shunt-Bypass': 'true'})
+    assert status == 404
+    assert env['conn'].get_container(env['container'])[1] == []
+    status, _, _ = request(aio, 'GET', '/healthcheck')
+    assert status == 200
+
+
+def _get_partial(aio, env, name):
+    url = urllib.parse.urlsplit(aio.proxy_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=15)
+    path = f'/v1/{env["account"]}/{env["container"]}/{name}'
+    _, token = aio.token('test:tester', 'testing')
+    conn.request('GET', path, headers={'X-Auth-Token': token})
+    resp = conn.getresponse()
+    received, error = 0, None
+    try:
+        while True:
+            chunk = resp.read(65536)
+            if not chunk:
+                break
+            received += len(chunk)
+    except (http.client.IncompleteRead, ConnectionError) as err:
+        error = err
+    if error is None and received < int(resp.getheader('Content-Length')):
+        error = 'short body'
+    conn.close()
+    return resp.status, received, error
+
+
+def test_memcached_stopped_and_back(aio, env):
+    aio.archive_object(env['account'], env['container'], 'mc', b'mc body')
+    aio.stop_memcached()
+    try:
+        start = time.monotonic()
+        status, _, _ = env['call']('GET', 'mc')
+        # tempauth keeps tokens in memcache: Swift's own answer is 401
+        assert status == 401 and time.monotonic() - start < 10
+    finally:
+        aio.start_memcached()
+    _, token = aio.token('test:tester', 'testing')
+    status, _, body = request(
+        aio, 'GET', f'/v1/{env["account"]}/{env["container"]}/mc',
+        token=token)
+    assert (status, body) == (200, b'mc body')
