@@ -31,6 +31,7 @@ The archiver's own bookkeeping keys (``x-static-large-object``,
 All functions are pure; values handed to swob are WSGI strings.
 """
 
+import base64
 import email.charset
 import email.header
 import email.utils
@@ -76,7 +77,13 @@ def _decode_rfc2047(value):
             continue
         try:
             out.append(chunk.decode(charset or 'ascii'))
-        except (LookupError, UnicodeDecodeError):
+        except UnicodeDecodeError:
+            if (charset or '').lower().replace('_', '-') not in (
+                    'utf-8', 'utf8'):
+                return value
+            # bytes Swift kept as they were sent (see encode_meta_value)
+            out.append(chunk.decode('utf-8', 'surrogateescape'))
+        except LookupError:
             return value
     return ''.join(out)
 
@@ -167,10 +174,19 @@ def swift_object_headers(s3_headers):
 
 def encode_meta_value(value):
     """A native metadata value as an archiver stores it in S3: printable
-    ASCII verbatim, anything else as an RFC 2047 encoded word."""
+    ASCII verbatim, anything else as an RFC 2047 encoded word.
+
+    Swift keeps object metadata values as the bytes the client sent, UTF-8
+    or not; bytes that are not UTF-8 (surrogate escapes in ``value``, as
+    :func:`swob.wsgi_to_str` makes them) are encoded as they are, and
+    :func:`decode_meta_value` gives the same bytes back."""
     if value.isascii() and value.isprintable():
         return value
-    return email.charset.Charset('utf-8').header_encode(value)
+    try:
+        return email.charset.Charset('utf-8').header_encode(value)
+    except UnicodeEncodeError:
+        raw = value.encode('utf-8', 'surrogateescape')
+        return '=?utf-8?b?%s?=' % base64.b64encode(raw).decode('ascii')
 
 
 def s3_metadata(swift_headers):

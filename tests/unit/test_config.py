@@ -148,3 +148,36 @@ def test_bad_restore_ttl(tmp_path, value):
         load_mappings(path)
     assert 'containers[0].restore_ttl: expected a whole number' in \
         str(exc.value)
+
+
+@pytest.mark.parametrize('field', ['account', 'container', 'aws_bucket',
+                                   'custom_prefix', 'aws_endpoint'])
+def test_lone_surrogate_escape_is_refused(tmp_path, field):
+    path = str(tmp_path / 'm.json')
+    with open(path, 'w') as fp:
+        value = 'http://x\\udcff' if field == 'aws_endpoint' else 'x\\ud800'
+        fp.write(json.dumps({'containers': [profile()]}).replace(
+            '"merge_namespaces"', f'"{field}": "{value}", '
+                                  f'"merge_namespaces"'))
+    with pytest.raises(ConfigError) as exc:
+        load_mappings(path)
+    assert str(exc.value) == (f'{path}: containers[0].{field}: not valid '
+                              f'UTF-8 (a lone surrogate escape)')
+
+
+def test_deeply_nested_json_is_a_config_error(tmp_path):
+    path = str(tmp_path / 'm.json')
+    with open(path, 'w') as fp:
+        fp.write('{"containers": [%s%s]}' % ('[' * 100000, ']' * 100000))
+    with pytest.raises(ConfigError) as exc:
+        load_mappings(path)
+    assert str(exc.value) == f'{path}: not valid JSON: nested too deeply'
+    # and a reload of such a file keeps the mappings in force
+    logger = FakeLogger()
+    now = [0]
+    good = write_mapping(tmp_path / 'good.json', [profile()])
+    source = MappingSource(good, 1, logger, clock=lambda: now[0])
+    os.replace(path, good)
+    now[0] = 10
+    assert len(source.current()) == 1
+    assert 'nested too deeply' in logger.text('error')

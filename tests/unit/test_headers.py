@@ -1,4 +1,7 @@
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+from swift.common.swob import str_to_wsgi, wsgi_to_str
 
 from shunt import headers
 
@@ -59,3 +62,26 @@ def test_content_range_total():
     assert headers.content_range_total('bytes 5-9/100') == (100, (5, 10))
     assert headers.content_range_total('bytes */100') == (None, None)
     assert headers.content_range_total(None) == (None, None)
+
+
+@given(st.binary(min_size=1, max_size=300).filter(
+    lambda b: not (b.isascii() and b.decode().isprintable())))
+@example(b'\x80')
+@example(b'caf\xc3\xa9 \xff')
+def test_meta_value_bytes_round_trip(raw):
+    """Swift keeps object metadata as the bytes sent, UTF-8 or not: what a
+    POST stores in S3 reads back as the same bytes."""
+    wsgi = raw.decode('latin-1')
+    stored = headers.encode_meta_value(wsgi_to_str(wsgi))
+    assert stored.isascii() and stored.isprintable()
+    assert str_to_wsgi(headers.decode_meta_value(stored)) == wsgi
+
+
+def test_s3_metadata_of_bytes_that_are_not_utf8():
+    meta = headers.s3_metadata({'X-Object-Meta-Raw': '\x80\xff',
+                                'X-Object-Meta-Ok': 'caf\xc3\xa9'})
+    assert meta == {'raw': '=?utf-8?b?gP8=?=', 'ok': '=?utf-8?b?Y2Fmw6k=?='}
+    out = headers.swift_object_headers(
+        {'x-amz-meta-' + k: v for k, v in meta.items()})
+    assert out['X-Object-Meta-raw'] == '\x80\xff'
+    assert out['X-Object-Meta-ok'] == 'caf\xc3\xa9'
