@@ -209,7 +209,9 @@ def make_shunt(tmp_path, swift, conf=None, **profile):
            'merge_namespaces': True, 'restore_object': True}
     raw.update(profile)
     path = write_mapping(tmp_path / 'm.json', [raw])
-    conf = dict(conf or {}, conf_file=path)
+    # the tests count in chunks of CHUNK bytes
+    conf = dict({'network_chunk_size': str(CHUNK)}, **(conf or {}))
+    conf['conf_file'] = path
     slo.log_once._seen.clear()
     slo.sidecars.clear()
     restore._log_once._seen.clear()
