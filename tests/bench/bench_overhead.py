@@ -3,15 +3,18 @@
 Requests/s of the same requests through the proxy with ``cloud_shunt``
 and through the plain proxy (the same pipeline without it, on the same
 backends; see :mod:`tests.bench.context`), measured with ``wrk`` (one
-thread, 16 connections to one proxy worker). The two proxies alternate
-every run, the order flipping from pair to pair (with/without,
-without/with, ...); the figure is the median of the per-pair ratios
-with/without. The proxy worker's CPU time per request is read from /proc
-for both: it is much less sensitive than requests/s to whatever else the
-machine is doing, and says the same thing. With ``py-spy`` installed, the
-proxy worker is also sampled under the same load and the share of its
-CPU spent in the shunt's own frames (not in the middlewares and the app
-it calls) is reported: the cost of the shunt, measured directly.
+thread, 16 connections to each proxy's one worker). Both proxies are
+loaded at the same time, each by its own ``wrk``: on a machine that
+other work shares, whatever happens meanwhile hits both alike (with
+``--overhead-mode alternate`` they are loaded one after the other, the
+order flipping from pair to pair). The figure is the median of the per-
+pair ratios with/without. The proxy worker's CPU time per request is
+read from /proc for both: it is much less sensitive than requests/s to
+whatever else the machine is doing, and says the same thing. With ``py-
+spy`` installed, the proxy worker is also sampled under the same load
+and the share of its CPU spent in the shunt's own frames (not in the
+middlewares and the app it calls) is reported: the cost of the shunt,
+measured directly.
 
 1a. GET of a small local object in an unmapped container;
 1b. JSON listing of an unmapped container (200 objects);
@@ -111,11 +114,44 @@ def profile(bench, url, seconds=4):
         os.unlink(out)
 
 
+def _pair(bench, urls, pids, duration, mode, first=True):
+    """One measurement of each proxy: ``wrk`` results and proxy worker
+    CPU seconds, keyed by ``shunt`` (True/False). ``simultaneous``: both
+    loaded at the same time, so whatever else the machine does at that
+    moment hits both alike; ``alternate``: one after the other (the
+    order given by ``first``)."""
+    got, cpu = {}, {}
+    cpu0 = {shunt: cpu_seconds(pid) for shunt, pid in pids.items()}
+
+    def load(shunt):
+        got[shunt] = wrk(urls[shunt], bench.auth_headers,
+                         duration=duration, connections=CONNECTIONS)
+        cpu[shunt] = cpu_seconds(pids[shunt]) - cpu0[shunt]
+
+    if mode == 'simultaneous':
+        threads = [threading.Thread(target=load, args=(shunt,))
+                   for shunt in (True, False)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    else:
+        for shunt in ((True, False) if first else (False, True)):
+            cpu0[shunt] = cpu_seconds(pids[shunt])
+            load(shunt)
+    missing = {True, False} - set(got)
+    if missing:
+        raise RuntimeError('wrk failed against the proxy '
+                           f'{"with" if True in missing else "without"} '
+                           f'the shunt')
+    return got, cpu
+
+
 def run(bench):
     quick = bench.quick
     # short runs, many pairs: the rest of the machine changes on a scale
-    # of seconds, and a pair taken close together shares most of it
-    pairs = 4 if quick else 12
+    # of seconds
+    pairs = 5 if quick else 15
     duration = 1 if quick else 2
     setup(bench)
     pids = {shunt: bench.proxy_pid(shunt) for shunt in (True, False)}
@@ -135,21 +171,21 @@ def run(bench):
             if shunt and container == COUNTED:
                 remote_calls += bench.counting.since(mark)
                 mapped_gets += got['requests']
+    mode = getattr(bench, 'overhead_mode', 'simultaneous')
     for pair in range(pairs):
-        order = (True, False) if pair % 2 == 0 else (False, True)
         for key, _, container, obj, query, _ in WORKLOADS:
-            for shunt in order:
-                url = bench.url(container, obj, query, shunt=shunt)
-                mark = bench.counting.count()
-                cpu0 = cpu_seconds(pids[shunt])
-                got = wrk(url, bench.auth_headers, duration=duration,
-                          connections=CONNECTIONS)
-                cpu = cpu_seconds(pids[shunt]) - cpu0
-                if shunt and container == COUNTED:
-                    remote_calls += bench.counting.since(mark)
-                    mapped_gets += got['requests']
-                rps[key, shunt].append(got['rps'])
-                cpu_us[key, shunt].append(cpu / got['requests'] * 1e6)
+            urls = {shunt: bench.url(container, obj, query, shunt=shunt)
+                    for shunt in (True, False)}
+            mark = bench.counting.count()
+            got, cpu = _pair(bench, urls, pids, duration, mode,
+                             first=pair % 2 == 0)
+            if container == COUNTED:
+                remote_calls += bench.counting.since(mark)
+                mapped_gets += got[True]['requests']
+            for shunt in (True, False):
+                rps[key, shunt].append(got[shunt]['rps'])
+                cpu_us[key, shunt].append(
+                    cpu[shunt] / got[shunt]['requests'] * 1e6)
         bench.log(f'  overhead pair {pair + 1}/{pairs}: ' + ', '.join(
             f'{key} {rps[key, True][-1]:.0f} vs {rps[key, False][-1]:.0f}'
             f'/s' for key, *_ in WORKLOADS))
@@ -183,8 +219,8 @@ def run(bench):
                          cpu_us[key, False],
                      'py_spy_shunt_share_and_samples': shares.get(key)},
             cross=cross,
-            note=f'median of {pairs} alternating pairs of {duration}s '
-                 f'runs, wrk -c{CONNECTIONS}; proxy CPU/request '
+            note=f'median of {pairs} pairs of {duration}s runs ({mode}), '
+                 f'wrk -c{CONNECTIONS}; proxy CPU/request '
                  f'{cpu_with:.0f} vs {cpu_without:.0f} us '
                  f'({cpu_without / cpu_with:.3f})'))
     rows.append(Row(

@@ -47,6 +47,8 @@ class Row:
     ratio: float | None = None
     noisy: bool = False
     spread: float | None = None
+    # relative half-width of the 95% confidence interval of the median
+    ci: float | None = None
     samples: dict = dataclasses.field(default_factory=dict)
     note: str = ''
     # a second, independent reading of the same thing (e.g. CPU time)
@@ -56,6 +58,10 @@ class Row:
         if self.ratio is None and self.measured is not None and \
                 self.limit:
             self.ratio = self.measured / self.limit
+        ratios = self.samples.get('ratios') if isinstance(
+            self.samples, dict) else None
+        if self.ci is None and ratios:
+            self.ci = median_ci(ratios)
         if self.value is None:
             self.value = self.ratio
 
@@ -96,6 +102,18 @@ def spread(values):
         q1, _, q3 = statistics.quantiles(values, n=4, method='inclusive')
         return (q3 - q1) / mid
     return (max(values) - min(values)) / mid
+
+
+def median_ci(values):
+    """Half-width of an approximate 95% confidence interval of the median,
+    relative to it (the notch of a box plot: 1.57 IQR / sqrt(n)); None
+    below 5 samples."""
+    values = [v for v in values if v is not None]
+    if len(values) < 5:
+        return None
+    mid = statistics.median(values)
+    q1, _, q3 = statistics.quantiles(values, n=4, method='inclusive')
+    return 1.57 * (q3 - q1) / len(values) ** 0.5 / mid if mid else None
 
 
 def paired_ratios(measured, limits):

@@ -5,6 +5,7 @@ Usage::
 
     python -m tests.bench.run [--quick] [--only PHASES] [--out DIR]
                               [--chart PNG] [--keep-state]
+                              [--overhead-mode simultaneous|alternate]
 
 Needs ``wrk`` and ``memcached`` (Debian packages) and matplotlib for the
 chart; ``py-spy`` is used when present. ``CLOUD_SHUNT_BENCH=1
@@ -70,7 +71,7 @@ def _row_from_dict(data, key_prefix):
     fields = {f: data.get(f) for f in (
         'key', 'title', 'measured', 'limit', 'unit', 'target', 'check',
         'value', 'value_unit', 'ratio', 'noisy', 'spread', 'note',
-        'cross', 'samples')}
+        'cross', 'samples', 'ci')}
     fields = {k: v for k, v in fields.items() if v is not None}
     fields.setdefault('key', key_prefix)
     fields.setdefault('title', key_prefix)
@@ -207,7 +208,11 @@ def _result(row):
     else:
         value = _num(row.value, row.value_unit)
     met = row.met
-    return value + ('' if met is None else ' met' if met else ' MISSED')
+    value += '' if met is None else ' met' if met else ' MISSED'
+    if met is not None and row.ci and row.value_unit == 'ratio' and \
+            abs(row.ratio - row.target) <= row.ci * row.ratio:
+        value += ' (within noise)'
+    return value
 
 
 def table_lines(rows):
@@ -215,11 +220,14 @@ def table_lines(rows):
             'noise', 'cross-check')
     body = []
     for row in rows:
-        noise = '-'
-        if row.spread is not None:
-            noise = f'{"noisy " if row.noisy else ""}{row.spread:.0%}'
-        elif row.noisy:
-            noise = 'noisy'
+        noise = []
+        if row.noisy:
+            noise.append('noisy')
+        if row.ci is not None:
+            noise.append(f'±{row.ci:.1%}')
+        if row.spread:
+            noise.append(f'(iqr {row.spread:.0%})')
+        noise = ' '.join(noise) or '-'
         body.append((row.key, row.title, _num(row.measured, row.unit),
                      _num(row.limit, row.unit),
                      _num(row.ratio) if row.ratio is not None else '-',
@@ -275,6 +283,10 @@ def parse_args(argv):
                         help='directory for the JSON, table and chart')
     parser.add_argument('--chart', default=None,
                         help='PNG to write (default: OUT/bench.png)')
+    parser.add_argument('--overhead-mode', default='simultaneous',
+                        choices=('simultaneous', 'alternate'),
+                        help='figures 1 and 2: load both proxies at the '
+                             'same time (default) or one after the other')
     parser.add_argument('--keep-state', action='store_true',
                         help="keep the cluster's state dir (configs, logs)")
     args = parser.parse_args(argv)
@@ -306,6 +318,7 @@ def main(argv=None):
         modules = {'overhead': bench_overhead, 'archived': bench_archived}
         with Bench(quick=args.quick, log=log,
                    keep_state_dir=args.keep_state) as bench:
+            bench.overhead_mode = args.overhead_mode
             for phase in own:
                 log(f'{phase} ...')
                 meter = BackgroundMeter()
@@ -329,11 +342,13 @@ def main(argv=None):
     print()
     print(f'{elapsed:.0f}s in all. Cores kept busy by other processes '
           f'while measuring: {busy} (of {os.cpu_count()}); noisy '
-          f'figures (spread of the paired samples over 5%, or few '
+          f'figures (paired samples scattered over 5%, or few '
           f'samples): {", ".join(noisy) or "none"}. ratio = shunt / '
-          f'limit; "cross-check" is an independent reading (proxy CPU '
+          f'limit, the median of paired samples; noise: ± the 95% '
+          f'confidence interval of that median, (iqr) the scatter of the '
+          f'samples; "cross-check": an independent reading (proxy CPU '
           f'per request without/with the shunt; py-spy share of the '
-          f'proxy worker in the shunt\'s frames).')
+          f'proxy worker in the shunt\'s own frames; proxy CPU per GB).')
 
     report = {
         'started': started.isoformat(timespec='seconds'),
