@@ -20,10 +20,11 @@ directly.
 References (no target): boto3 through the counting proxy, which moves
 response bytes with splice(2), measures what one more loopback hop costs
 on this machine whatever the hop does (``3r``, ``6r``): the ceiling of
-any proxy here. ``3a+`` and ``6+`` repeat 3a and 6 with the proxy
-restarted with ``network_chunk_size = 262144`` (the default is 65536):
-the proxy's CPU per byte, and so its throughput on a busy machine,
-depends mostly on how many chunks it moves.
+any proxy here. ``3a-64k`` and ``6-64k`` repeat 3a and 6 with the proxy
+restarted with ``network_chunk_size = 65536`` (Swift's usual size; the
+shunt's default is 262144): the proxy's CPU per byte, and so its
+throughput on a busy machine, depends mostly on how many chunks it
+moves.
 """
 
 import threading
@@ -296,17 +297,17 @@ def concurrency(bench, rounds, seconds, relay=False):
 
 # -- all of it --------------------------------------------------------------
 
-TUNED_CHUNK = 256 * 1024
+SMALL_CHUNK = 65536
 
 
 def _concurrency_rows(key, rates, errors, cpu, rounds, secs, growth,
-                      suffix=''):
+                      suffix='', target=0.8):
     ratios = paired_ratios(rates['proxy'], rates['direct'])
     rows = [Row(
         key=key, title=f'{CONCURRENCY} concurrent archived GETs, one proxy '
                        f'worker{suffix}',
         measured=median(rates['proxy']), limit=median(rates['direct']),
-        unit='MB/s', target=0.8, check='>=', ratio=median(ratios),
+        unit='MB/s', target=target, check='>=', ratio=median(ratios),
         spread=spread(ratios), noisy=spread(ratios) > 0.05 or rounds < 2,
         samples=dict(rates, ratios=ratios, errors=errors[:10],
                      proxy_rss_growth_mib=growth, proxy_cpu_s_per_gb=cpu),
@@ -421,33 +422,33 @@ def run(bench):
     bench.log('  concurrency: ' + ', '.join(
         f'{way} {median(v):.0f} MB/s' for way, v in rates.items()))
 
-    # the same with larger reads from the bucket (a filter option): what
-    # a bigger default would give
+    # the same with smaller reads from the bucket (a filter option): what
+    # the default of 262144 gains over Swift's usual 65536
     bench.cluster.restart_proxy(
-        filter_conf={'network_chunk_size': str(TUNED_CHUNK)})
+        filter_conf={'network_chunk_size': str(SMALL_CHUNK)})
     try:
         pid = bench.proxy_pid(True)
         rates, growth, cpu = throughput(bench, 64 * MiB, rounds[64 * MiB],
                                         pid)
         ratios = paired_ratios(rates['proxy'], rates['direct'])
         rows.append(Row(
-            key='3a+', title=f'3a with network_chunk_size='
-                             f'{TUNED_CHUNK // 1024} KiB',
+            key='3a-64k', title=f'3a with network_chunk_size='
+                                f'{SMALL_CHUNK}',
             measured=median(rates['proxy']), limit=median(rates['direct']),
-            unit='MB/s', target=0.85, check='>=', ratio=median(ratios),
+            unit='MB/s', target=None, ratio=median(ratios),
             spread=spread(ratios), noisy=spread(ratios) > 0.05,
             samples=dict(rates, ratios=ratios, proxy_cpu_s_per_gb=cpu,
                          growth_mib=growth),
             cross=f'proxy CPU {median(cpu):.2f} s/GB',
-            note='the proxy restarted with the larger chunk'))
+            note='the proxy restarted with the smaller chunk'))
         reset_peak_rss(pid)
         rss0 = memory_kib(pid)['VmRSS']
         rates, errors, cpu = concurrency(bench, conc_rounds, conc_secs)
         conc_growth = (memory_kib(pid)['VmHWM'] - rss0) / 1024
-        rows += _concurrency_rows('6+', rates, errors, cpu, conc_rounds,
+        rows += _concurrency_rows('6-64k', rates, errors, cpu, conc_rounds,
                                   conc_secs, conc_growth,
-                                  f' (network_chunk_size='
-                                  f'{TUNED_CHUNK // 1024} KiB)')
+                                  f' (network_chunk_size={SMALL_CHUNK})',
+                                  target=None)
     finally:
         bench.cluster.restart_proxy()
     bench.log(f'  archived: {time.monotonic() - t0:.0f}s')

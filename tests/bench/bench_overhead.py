@@ -3,18 +3,18 @@
 Requests/s of the same requests through the proxy with ``cloud_shunt``
 and through the plain proxy (the same pipeline without it, on the same
 backends; see :mod:`tests.bench.context`), measured with ``wrk`` (one
-thread, 16 connections to each proxy's one worker). Both proxies are
-loaded at the same time, each by its own ``wrk``: on a machine that
-other work shares, whatever happens meanwhile hits both alike (with
-``--overhead-mode alternate`` they are loaded one after the other, the
-order flipping from pair to pair). The figure is the median of the per-
-pair ratios with/without. The proxy worker's CPU time per request is
-read from /proc for both: it is much less sensitive than requests/s to
-whatever else the machine is doing, and says the same thing. With ``py-
-spy`` installed, the proxy worker is also sampled under the same load
-and the share of its CPU spent in the shunt's own frames (not in the
-middlewares and the app it calls) is reported: the cost of the shunt,
-measured directly.
+thread, 16 connections to one proxy worker). The two proxies are loaded
+one after the other, the order flipping from pair to pair, in short runs
+(the rest of the machine changes on a scale of seconds); the figure is
+the median of the per-pair ratios with/without. (``--overhead-mode
+simultaneous`` loads both at once instead, each by its own ``wrk``: the
+same background for both, but the scheduler's share of the CPU between
+the two proxies then counts too.) The proxy worker's CPU time per
+request is read from /proc for both: less sensitive to whatever else the
+machine is doing. With ``py-spy`` installed, the proxy worker is also
+sampled under the same load and the share of its CPU spent in the
+shunt's own frames (not in the middlewares and the app it calls) is
+reported: the cost of the shunt, measured directly.
 
 1a. GET of a small local object in an unmapped container;
 1b. JSON listing of an unmapped container (200 objects);
@@ -171,7 +171,7 @@ def run(bench):
             if shunt and container == COUNTED:
                 remote_calls += bench.counting.since(mark)
                 mapped_gets += got['requests']
-    mode = getattr(bench, 'overhead_mode', 'simultaneous')
+    mode = getattr(bench, 'overhead_mode', 'alternate')
     for pair in range(pairs):
         for key, _, container, obj, query, _ in WORKLOADS:
             urls = {shunt: bench.url(container, obj, query, shunt=shunt)
@@ -203,7 +203,8 @@ def run(bench):
         cpu_without = median(cpu_us[key, False])
         cross = f'CPU/req {cpu_without / cpu_with:.3f}'
         if key in shares and shares[key][0] is not None:
-            cross += f'; py-spy: {shares[key][0]:.2%} in shunt'
+            cross += (f'; py-spy: {shares[key][0]:.2%} in shunt '
+                      f'(-> {1 - shares[key][0]:.3f})')
         rows.append(Row(
             key=key, title=title,
             measured=median(rps[key, True]),

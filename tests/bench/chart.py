@@ -8,6 +8,8 @@ Right, bottom: peak memory growth of the proxy against its budget, and
 the S3 request counts.
 """
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use('Agg')
@@ -23,11 +25,12 @@ def _bar_rows(rows):
         if row.get('value_unit') != 'ratio' or row.get('ratio') is None:
             continue
         ratio, target = row['ratio'], row.get('target')
-        label = f'{row["key"]}  {row["title"]}'
+        title = row['title']
         if row.get('check') == '<=':
             ratio = 1 / ratio if ratio else 0
             target = 1 / target if target else None
-            label += ' (inverted)'
+            title += ' (limit / shunt)'
+        label = '\n'.join(textwrap.wrap(f'{row["key"]}  {title}', 44))
         out.append((label, ratio, target, row.get('met'),
                     row.get('noisy')))
     return out
@@ -36,7 +39,7 @@ def _bar_rows(rows):
 def draw(report, path):
     rows = report['rows']
     by_key = {row['key']: row for row in rows}
-    fig = plt.figure(figsize=(13, 6.8), dpi=100)
+    fig = plt.figure(figsize=(13, 7.5), dpi=100)
     grid = fig.add_gridspec(2, 2, width_ratios=(1.6, 1),
                             height_ratios=(1, 1), wspace=0.32, hspace=0.75)
 
@@ -47,13 +50,14 @@ def draw(report, path):
         color = GREY if met is None else GREEN if met else RED
         ax.barh(y, ratio, color=color, height=0.62,
                 hatch='///' if noisy else None, edgecolor='white')
-        ax.text(ratio + 0.01, y, f'{ratio:.2f}', va='center', fontsize=9)
+        ax.text(max(ratio, target or 0) + 0.015, y, f'{ratio:.2f}',
+                va='center', fontsize=9)
         if target is not None:
             ax.plot([target, target], [y - 0.4, y + 0.4], color='black',
                     linewidth=2)
     ax.set_yticks(range(len(bars)))
-    ax.set_yticklabels([b[0] for b in bars], fontsize=9)
-    ax.set_xlim(0, 1.25)
+    ax.set_yticklabels([b[0] for b in bars], fontsize=8)
+    ax.set_xlim(0, max([1.25] + [b[1] + 0.12 for b in bars]))
     ax.axvline(1.0, color='black', linewidth=0.6, linestyle=':')
     ax.set_xlabel('shunt / limit (1.0 = as fast as without the shunt or '
                   'as S3 directly)', fontsize=9)
@@ -69,10 +73,10 @@ def draw(report, path):
         local = _median(samples.get('local')) or 0
         s3 = _median(samples.get('s3')) or 0
         arch = ttfb['measured']
-        ax.barh(1, local, color=GREY, label='local GET via proxy')
+        ax.barh(1, local, color=GREY, label='local GET')
         ax.barh(1, s3, left=local, color=BLUE, label='direct S3 GET')
         color = GREEN if ttfb.get('met') else RED
-        ax.barh(0, arch, color=color, label='archived GET via shunt')
+        ax.barh(0, arch, color=color, label='archived, via the shunt')
         ax.text(local + s3 + 0.1, 1, f'{local + s3:.1f} ms', va='center',
                 fontsize=9)
         ax.text(arch + 0.1, 0, f'{arch:.1f} ms ({arch - local - s3:+.1f})',
@@ -82,7 +86,7 @@ def draw(report, path):
         ax.set_yticks([0, 1])
         ax.set_yticklabels(['archived', 'local + S3'], fontsize=9)
         ax.legend(fontsize=7.5, loc='upper center', frameon=False,
-                  bbox_to_anchor=(0.45, -0.32), ncol=3)
+                  bbox_to_anchor=(0.5, -0.3), ncol=3, columnspacing=1)
     ax.set_title(f'4  time to first byte, 4 KiB (target <= '
                  f'+{(ttfb or {}).get("target", 3):g} ms)', fontsize=10)
     ax.set_xlabel('ms (medians)', fontsize=9)
@@ -115,7 +119,7 @@ def draw(report, path):
         if row and row.get('measured') is not None:
             facts.append(text.format(row['measured']))
     if facts:
-        fig.text(0.635, 0.015, '   '.join(facts), fontsize=8.5)
+        fig.text(0.62, 0.012, '\n'.join(facts), fontsize=8.5)
 
     machine = report.get('machine', {})
     busy = machine.get('background_cores', {})
@@ -125,7 +129,7 @@ def draw(report, path):
         f'{machine.get("cores", "?")} cores, 127.0.0.1, moto as S3; '
         f'other load meanwhile up to '
         f'{max(busy.values(), default=0):.1f} cores', fontsize=11)
-    fig.subplots_adjust(left=0.25, right=0.98, top=0.9, bottom=0.11)
+    fig.subplots_adjust(left=0.22, right=0.98, top=0.91, bottom=0.13)
     fig.savefig(path)
     plt.close(fig)
     return path

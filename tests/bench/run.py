@@ -5,7 +5,7 @@ Usage::
 
     python -m tests.bench.run [--quick] [--only PHASES] [--out DIR]
                               [--chart PNG] [--keep-state]
-                              [--overhead-mode simultaneous|alternate]
+                              [--overhead-mode alternate|simultaneous]
 
 Needs ``wrk`` and ``memcached`` (Debian packages) and matplotlib for the
 chart; ``py-spy`` is used when present. ``CLOUD_SHUNT_BENCH=1
@@ -283,10 +283,10 @@ def parse_args(argv):
                         help='directory for the JSON, table and chart')
     parser.add_argument('--chart', default=None,
                         help='PNG to write (default: OUT/bench.png)')
-    parser.add_argument('--overhead-mode', default='simultaneous',
-                        choices=('simultaneous', 'alternate'),
-                        help='figures 1 and 2: load both proxies at the '
-                             'same time (default) or one after the other')
+    parser.add_argument('--overhead-mode', default='alternate',
+                        choices=('alternate', 'simultaneous'),
+                        help='figures 1 and 2: load the two proxies one '
+                             'after the other (default) or both at once')
     parser.add_argument('--keep-state', action='store_true',
                         help="keep the cluster's state dir (configs, logs)")
     args = parser.parse_args(argv)
