@@ -178,6 +178,9 @@ class CloudShuntMiddleware:
             return None, None
         if config_true_value(env.get(BYPASS_HEADER)):
             return None, None
+        if not _is_utf8(account, container, obj):
+            # Swift refuses such names itself (412); no key could hold them
+            return None, None
         profile = self.mapping_source.current().lookup(
             wsgi_to_str(account), wsgi_to_str(container))
         return profile, (account, container, obj)
@@ -206,6 +209,16 @@ class CloudShuntMiddleware:
         if method == 'GET':
             return ListingContext(self, profile).handle(env, start_response)
         return self.app(env, start_response)
+
+
+def _is_utf8(*wsgi_strings):
+    try:
+        for value in wsgi_strings:
+            if value:
+                value.encode('latin-1').decode('utf-8')
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def _number(conf, name, default, kind):

@@ -211,9 +211,6 @@ def test_proxy_healthy_afterwards(target):
     assert not re.findall(rb'.* HTTP/1\.[01] 50[0-24-9] .*', log)
 
 
-@pytest.mark.xfail(strict=True, reason='BUG (shunt/writes.py): DELETE of a '
-                   'name that is not UTF-8 in a mapped container answers '
-                   '500 (UnicodeEncodeError in archived_etag)')
 def test_delete_of_a_name_that_is_not_utf8(target):
     path = b'%s/%s/%%FF' % (target['base'].encode(), target['good'].encode())
     status, body, _ = raw_request(target['port'], 'DELETE', path,
