@@ -4,6 +4,8 @@ import json
 
 from swift.common.swob import Request, Response
 
+BUCKET = 'archive-bucket'
+
 
 class FakeSwift:
     """A WSGI app standing in for the pipeline right of the shunt: answers

@@ -2,8 +2,8 @@ from swift.common.swob import Request
 
 from shunt.guard import FailFast, NegativeCache
 from shunt.middleware import CloudShuntMiddleware
-from tests.unit.helpers import FakeLogger, FakeSwift, write_mapping
-from tests.unit.test_objects import BUCKET, archive, s3  # noqa: F401 (fixtures)
+from tests.unit.helpers import BUCKET, FakeLogger, FakeSwift, write_mapping
+from tests.unit.test_objects import archive
 
 
 class FakeMemcache:
@@ -63,7 +63,7 @@ def _shunt(tmp_path, conf=None, endpoint=None):
                                 logger=logger), logger
 
 
-def test_negative_cache_saves_remote_calls(tmp_path, s3):  # noqa: F811
+def test_negative_cache_saves_remote_calls(tmp_path, s3):
     shunt, logger = _shunt(tmp_path, {'negative_cache_ttl': '30'})
     cache = FakeMemcache()
     env = {'swift.cache': cache}
@@ -87,7 +87,7 @@ def test_negative_cache_saves_remote_calls(tmp_path, s3):  # noqa: F811
     assert resp.status_int == 200 and resp.body == b'now here'
 
 
-def test_negative_cache_off_or_without_memcache(tmp_path, s3):  # noqa: F811
+def test_negative_cache_off_or_without_memcache(tmp_path, s3):
     shunt, _ = _shunt(tmp_path, {'negative_cache_ttl': '0'})
     cache = FakeMemcache()
     Request.blank('/v1/AUTH_a/c/missing', environ={'swift.cache': cache}) \

@@ -9,10 +9,8 @@ import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 
-import boto3
 import eventlet
 import pytest
-from moto import mock_aws
 from swift.common.middleware.listing_formats import ListingFilter
 from swift.common.request_helpers import validate_container_params
 from swift.common.swob import HTTPException, Request, Response
@@ -21,10 +19,9 @@ from shunt import listing, splice
 from shunt.layout import key_prefix, manifest_key, object_key
 from shunt.middleware import CloudShuntMiddleware
 from shunt.remote import RemoteError, S3Remote
-from tests.unit.helpers import FakeLogger, write_mapping
+from tests.unit.helpers import BUCKET, FakeLogger, write_mapping
 from tests.unit.test_splice import Oracle, keys
 
-BUCKET = 'archive-bucket'
 KP = key_prefix('AUTH_a', 'c')
 LOCATION = 'AWS S3;%s;%s' % (BUCKET, KP)
 TIME_RE = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$')
@@ -101,14 +98,6 @@ class FailingRemote(S3Remote):
         if self.calls > self.fail_from:
             raise RemoteError(self.kind, 'boom (%s)' % self.kind)
         return super().list_objects(profile, **kwargs)
-
-
-@pytest.fixture
-def s3():
-    with mock_aws():
-        client = boto3.client('s3', region_name='us-east-1')
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 def profile_dict(**overrides):

@@ -2,26 +2,15 @@
 
 import hashlib
 
-import boto3
 import pytest
-from moto import mock_aws
 from swift.common.swob import Request, Response
 
 from shunt.layout import object_key
 from shunt.middleware import CloudShuntMiddleware
-from tests.unit.helpers import FakeLogger, FakeSwift, write_mapping
+from tests.unit.helpers import BUCKET, FakeLogger, FakeSwift, write_mapping
 
-BUCKET = 'archive-bucket'
 BODY = bytes(range(256)) * 40  # 10240 bytes
 ETAG = hashlib.md5(BODY).hexdigest()
-
-
-@pytest.fixture
-def s3():
-    with mock_aws():
-        client = boto3.client('s3', region_name='us-east-1')
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 @pytest.fixture

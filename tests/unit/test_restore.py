@@ -6,10 +6,8 @@ import hashlib
 import json
 import time
 
-import boto3
 import eventlet
 import pytest
-from moto import mock_aws
 from swift.common import constraints
 from swift.common.exceptions import ChunkReadError
 from swift.common.swob import Request, Response, str_to_wsgi, wsgi_to_str
@@ -18,9 +16,8 @@ from swift.common.utils import Timestamp
 from shunt import restore, slo
 from shunt.layout import manifest_key, object_key
 from shunt.middleware import CloudShuntMiddleware
-from tests.unit.helpers import FakeLogger, write_mapping
+from tests.unit.helpers import BUCKET, FakeLogger, write_mapping
 
-BUCKET = 'archive-bucket'
 BODY = b''.join(hashlib.sha256(b'%d' % i).digest() for i in range(8192))
 ETAG = hashlib.md5(BODY).hexdigest()
 CHUNK = 65536
@@ -188,14 +185,6 @@ class FakeMemcache:
 
     def set(self, key, value, **kwargs):
         pass
-
-
-@pytest.fixture
-def s3():
-    with mock_aws():
-        client = boto3.client('s3', region_name='us-east-1')
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 @pytest.fixture

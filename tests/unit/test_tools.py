@@ -6,9 +6,7 @@ import io
 import json
 import socket
 
-import boto3
 import pytest
-from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 from swift.common.swob import Request, str_to_wsgi, wsgi_quote
 
@@ -16,9 +14,8 @@ from shunt import cli, tools
 from shunt.config import load_mappings
 from shunt.layout import key_prefix, manifest_key, object_key
 from shunt.middleware import CloudShuntMiddleware
-from tests.unit.helpers import FakeLogger, FakeSwift, write_mapping
+from tests.unit.helpers import BUCKET, FakeLogger, FakeSwift, write_mapping
 
-BUCKET = 'archive-bucket'
 SECRET = 'Sup3r-Secret-Key/+abc'
 TOKEN = 'Session-Token-Value-42'
 
@@ -29,14 +26,6 @@ def profile(container='c', **kw):
             'aws_secret': SECRET, 'merge_namespaces': True}
     base.update(kw)
     return base
-
-
-@pytest.fixture
-def s3():
-    with mock_aws():
-        client = boto3.client('s3', region_name='us-east-1')
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 @pytest.fixture
