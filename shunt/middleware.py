@@ -94,7 +94,7 @@ Options of the filter section (defaults shown):
     on its own.
 ``network_chunk_size = 262144``
     Bytes read from the bucket (and written to the client) at a time.
-    The proxy's CPU per byte served falls with larger reads (about a third
+    The proxy's CPU per byte served falls with larger reads (about a quarter
     less than with 65536, see ``tests/bench``); each archived GET in
     flight holds about two of them.
 ``restore_segment_size = 1073741824``
