@@ -14,7 +14,8 @@ For a container mapped in the mapping file (see :mod:`shunt.config`):
   bucket; every other local answer (200, 206, 304, 412, 401, 403, 5xx...) is
   returned untouched, so authorization is Swift's as usual. A hit is
   streamed from the bucket with Swift's semantics: ``Content-Length``,
-  ``Content-Type``, quoted ``Etag``, ``Last-Modified``, ``X-Timestamp``,
+  ``Content-Type``, ``Etag`` (bare, as Swift shows a plain object's),
+  ``Last-Modified``, ``X-Timestamp``,
   ``Accept-Ranges``, ``X-Object-Meta-*`` (decoded from the S3 user
   metadata), single and multiple byte ranges, ``If-Match``,
   ``If-None-Match``, ``If-Modified-Since`` and ``If-Unmodified-Since``. The
@@ -45,8 +46,13 @@ For a container mapped in the mapping file (see :mod:`shunt.config`):
   also written back into Swift as it streams, so that the next read is
   local; with ``restore_ttl`` the restored copy expires (see
   :mod:`shunt.restore`).
+* Remote misses may be cached in memcache, a failing endpoint is answered
+  with ``503`` at once for a while, and objects in archive storage classes
+  answer ``503`` with ``Retry-After`` (optionally starting an S3 restore;
+  see :mod:`shunt.guard` and the options below).
 * The request header ``X-Cloud-Sync-Shunt-Bypass: true`` gives the
-  local-only view (for DELETE: Swift's own, unmarked tombstone).
+  local-only view (for DELETE: Swift's own, unmarked tombstone). Names
+  that are not UTF-8 are left to Swift (which refuses them).
 
 Unmapped containers, account requests and every other verb pass straight
 through and never touch the bucket.
