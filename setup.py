@@ -22,6 +22,7 @@ setup(
             'hypothesis>=6',
             'moto[server]>=5',
             'python-swiftclient>=4',
+            'pytest-timeout>=2',
             'ruff',
         ],
         # tests/bench: the chart, and the shunt's CPU share by sampling
