@@ -134,8 +134,12 @@ class WriteContext(WSGIContext):
 
     def handle_delete(self, env, start_response):
         req = Request(env)
-        when = tombstones.parse(req.headers.get('X-Timestamp')) or \
-            Timestamp.now()
+        sent = req.headers.get('X-Timestamp')
+        when = tombstones.parse(sent)
+        if sent and when is None:
+            # Swift refuses the value itself
+            return self.pass_local(env, start_response)
+        when = when or Timestamp.now()
         status, tombstone = self.local_state(env)
         container = get_container_info(env, self.app,
                                        swift_source=self.swift_source)
