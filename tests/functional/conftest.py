@@ -21,6 +21,8 @@
 
 import itertools
 import os
+import types
+import urllib.parse
 import uuid
 
 import pytest
@@ -115,3 +117,13 @@ def unique_name():
     def make(prefix='c'):
         return f'{prefix}-{next(_counter)}-{run}'.lower()
     return make
+
+
+@pytest.fixture
+def tester(aio):
+    """test:tester's swiftclient connection, token, ``/v1/<account>`` path
+    and account name."""
+    url, token = aio.token('test:tester', 'testing')
+    base = urllib.parse.urlsplit(url).path
+    return types.SimpleNamespace(conn=aio.swift_conn(), token=token,
+                                 base=base, account=base.split('/')[2])

@@ -2,7 +2,6 @@
 works where (the README's "Symlinks and versioning" section)."""
 
 import time
-import urllib.parse
 
 import pytest
 
@@ -14,11 +13,9 @@ SYMLINK_LEFT = PIPELINE.replace(' symlink', '').replace(
 
 
 @pytest.fixture
-def env(aio):
-    conn = aio.swift_conn()
-    url, token = aio.token('test:tester', 'testing')
-    base = urllib.parse.urlsplit(url).path
-    account = base.split('/')[2]
+def env(aio, tester):
+    conn, token, base, account = (tester.conn, tester.token, tester.base,
+                                  tester.account)
     name = f'pl-{time.time_ns()}'
     conn.put_container(name)
     aio.write_mappings([aio.profile(account, name)])

@@ -16,11 +16,9 @@ from tests.functional.test_objects import request
 
 
 @pytest.fixture
-def env(aio):
-    conn = aio.swift_conn()
-    url, token = aio.token('test:tester', 'testing')
-    base = urllib.parse.urlsplit(url).path
-    account = base.split('/')[2]
+def env(aio, tester):
+    conn, token, base, account = (tester.conn, tester.token, tester.base,
+                                  tester.account)
     name = f'prot-{time.time_ns()}'
     conn.put_container(name)
     aio.write_mappings([aio.profile(account, name)])

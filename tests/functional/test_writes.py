@@ -18,11 +18,9 @@ def quote(name):
 
 
 @pytest.fixture
-def env(aio):
-    conn = aio.swift_conn()
-    url, token = aio.token('test:tester', 'testing')
-    base = urllib.parse.urlsplit(url).path
-    account = base.split('/')[2]
+def env(aio, tester):
+    conn, token, base, account = (tester.conn, tester.token, tester.base,
+                                  tester.account)
     suffix = time.time_ns()
     mapped, control = f'wr-{suffix}', f'wrc-{suffix}'
     conn.put_container(mapped)
