@@ -3,6 +3,7 @@ cluster (issue 6)."""
 
 import http.client
 import http.server
+import os
 import socket
 import socketserver
 import threading
@@ -187,3 +188,42 @@ def test_memcached_stopped_and_back(aio, env):
         aio, 'GET', f'/v1/{env["account"]}/{env["container"]}/mc',
         token=token)
     assert (status, body) == (200, b'mc body')
+
+
+def _proxy_worker_fds(aio):
+    from tests.bench.common import children
+    pid = aio.procs['proxy'].pid
+    workers = children(pid) or [pid]
+    return sum(len(os.listdir(f'/proc/{w}/fd')) for w in workers)
+
+
+def test_client_disconnects_release_remote_connections(aio, env):
+    aio.archive_object(env['account'], env['container'], 'big',
+                       b'z' * (16 * 2 ** 20))
+    _, token = aio.token('test:tester', 'testing')
+    url = urllib.parse.urlsplit(aio.proxy_url)
+    path = f'/v1/{env["account"]}/{env["container"]}/big'
+
+    def read_a_little_and_go():
+        conn = http.client.HTTPConnection(url.hostname, url.port,
+                                          timeout=10)
+        conn.request('GET', path, headers={'X-Auth-Token': token})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        resp.read(65536)
+        conn.sock.shutdown(socket.SHUT_RDWR)
+        conn.close()
+
+    read_a_little_and_go()
+    time.sleep(1)
+    baseline = _proxy_worker_fds(aio)
+    for _ in range(10):
+        read_a_little_and_go()
+    deadline = time.monotonic() + 10
+    while _proxy_worker_fds(aio) > baseline + 2 and \
+            time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _proxy_worker_fds(aio) <= baseline + 2
+    # and the object is still served whole
+    status, _, body = env['call']('GET', 'big')
+    assert status == 200 and len(body) == 16 * 2 ** 20
