@@ -95,26 +95,15 @@ from swift.common.utils import close_if_possible
 from swift.common.wsgi import WSGIContext, make_env, make_pre_authed_request
 from swift.proxy.controllers.base import get_container_info
 
-from shunt import splice, tombstones
+from shunt import SWIFT_SOURCE, splice, tombstones
 from shunt.layout import key_prefix
-from shunt.remote import RemoteError, location_label
+from shunt.remote import RemoteError, location_label, unavailable_response
 from shunt.writes import HIDDEN_SYSMETA
 
-SWIFT_SOURCE = 'CLOUD_SHUNT'
 # local HEADs at a time when reading tombstones of hidden archived rows
 TOMBSTONE_CHECKS = 16
 PARTIAL_HEADER = 'X-Cloud-Shunt-Listing'
 ON_REMOTE_ERROR = ('fail', 'local')
-# seconds a client is asked to wait when the bucket throttles
-RETRY_AFTER = 5
-REASONS = {
-    'timeout': 'the remote store timed out',
-    'connection': 'the remote store cannot be reached',
-    'throttled': 'the remote store is throttling requests',
-    'auth': 'the remote store refused the credentials',
-    'server': 'the remote store failed',
-    'not_found': 'the bucket does not exist',
-}
 # response headers of the local listing that do not describe the new body
 STALE_HEADERS = frozenset(('content-length', 'etag', 'transfer-encoding',
                            'content-range', 'content-encoding'))
@@ -375,12 +364,7 @@ class ListingContext(WSGIContext):
         if getattr(self.shunt, 'listing_on_remote_error', 'fail') == 'local':
             return self._respond(start_response, local_rows,
                                  [(PARTIAL_HEADER, 'partial')])
-        resp = HTTPServiceUnavailable(
-            request=req, content_type='text/plain',
-            body='Container listing unavailable: %s.\n' % REASONS.get(
-                err.kind, 'the remote store refused the request'))
-        if err.kind == 'throttled':
-            resp.headers['Retry-After'] = str(RETRY_AFTER)
+        resp = unavailable_response(req, err, 'Container listing')
         return resp(self.env, start_response)
 
     # -- response ---------------------------------------------------------

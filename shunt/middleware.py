@@ -127,7 +127,7 @@ from swift.common.registry import register_swift_info
 from swift.common.swob import wsgi_to_str
 from swift.common.utils import config_true_value, get_logger, split_path
 
-from shunt import __version__
+from shunt import SWIFT_SOURCE, __version__
 from shunt.config import ConfigError, MappingSource
 from shunt.guard import FailFast, NegativeCache
 from shunt.layout import object_key
@@ -138,7 +138,6 @@ from shunt.restore import RestoreConfig
 from shunt.writes import WriteContext
 
 BYPASS_HEADER = 'HTTP_X_CLOUD_SYNC_SHUNT_BYPASS'
-SWIFT_SOURCE = 'CLOUD_SHUNT'
 HANDLED_METHODS = frozenset(('GET', 'HEAD', 'DELETE', 'POST', 'PUT'))
 DEFAULT_CONF_FILE = '/etc/swift/cloud-shunt.json'
 

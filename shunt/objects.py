@@ -19,7 +19,6 @@ Remote calls per request:
 import time
 
 from swift.common.swob import (
-    HTTPServiceUnavailable,
     Request,
     Response,
     multi_range_iterator,
@@ -31,7 +30,12 @@ from swift.common.wsgi import WSGIContext
 from shunt import headers as shunt_headers
 from shunt import restore, slo
 from shunt.layout import object_key
-from shunt.remote import RemoteError, location_label, object_url
+from shunt.remote import (
+    RemoteError,
+    location_label,
+    object_url,
+    unavailable_response,
+)
 from shunt.tombstones import archived_visible
 
 # storage classes S3 cannot read without a restore
@@ -39,9 +43,6 @@ ARCHIVE_CLASSES = frozenset(('GLACIER', 'DEEP_ARCHIVE'))
 ARCHIVE_STATE_HEADER = 'X-Cloud-Shunt-Archive-State'
 CONDITIONAL_HEADERS = ('HTTP_IF_MATCH', 'HTTP_IF_NONE_MATCH',
                        'HTTP_IF_MODIFIED_SINCE', 'HTTP_IF_UNMODIFIED_SINCE')
-# seconds a client is asked to wait after throttling or an archive-class
-# object
-RETRY_AFTER = 5
 
 
 def _s3_range(start, end):
@@ -327,23 +328,4 @@ class ObjectContext(WSGIContext):
 
     def error_response(self, req, key, err):
         self.log_remote_error(req.method, key, err)
-        reasons = {
-            'timeout': 'the remote store timed out',
-            'connection': 'the remote store cannot be reached',
-            'throttled': 'the remote store is throttling requests',
-            'auth': 'the remote store refused the credentials',
-            'server': 'the remote store failed',
-            'archived': 'the object is in an archive storage class and '
-                        'must be restored before it can be read',
-            'restoring': 'the object is in an archive storage class and '
-                         'is being restored; try again later',
-            'unavailable': 'recent calls to the remote store failed',
-        }
-        body = 'Archived object unavailable: %s.\n' % reasons.get(
-            err.kind, 'the remote store refused the request')
-        resp = HTTPServiceUnavailable(request=req, body=body,
-                                      content_type='text/plain')
-        if err.kind in ('throttled', 'archived', 'restoring',
-                        'unavailable'):
-            resp.headers['Retry-After'] = str(RETRY_AFTER)
-        return resp
+        return unavailable_response(req, err, 'Archived object')

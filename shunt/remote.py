@@ -16,6 +16,7 @@ import urllib.parse
 import boto3
 import botocore.exceptions
 from botocore.config import Config
+from swift.common.swob import HTTPServiceUnavailable
 
 from shunt.guard import FailFast
 
@@ -45,6 +46,38 @@ class RemoteError(Exception):
     @property
     def is_outage(self):
         return self.kind not in ('not_found', 'hidden', 'range')
+
+
+# what a client is told about each kind of failure
+REASONS = {
+    'timeout': 'the remote store timed out',
+    'connection': 'the remote store cannot be reached',
+    'throttled': 'the remote store is throttling requests',
+    'auth': 'the remote store refused the credentials',
+    'server': 'the remote store failed',
+    'not_found': 'the bucket does not exist',
+    'archived': 'the object is in an archive storage class and must be '
+                'restored before it can be read',
+    'restoring': 'the object is in an archive storage class and is being '
+                 'restored; try again later',
+    'unavailable': 'recent calls to the remote store failed',
+}
+# failures worth retrying later, and how many seconds later
+RETRY_KINDS = frozenset(('throttled', 'archived', 'restoring', 'unavailable'))
+RETRY_AFTER = 5
+
+
+def unavailable_response(req, err, what):
+    """The ``503`` for a failed remote call: one plain-text line naming
+    ``what`` could not be served and why (never the remote's own error
+    text), with ``Retry-After`` where waiting helps."""
+    resp = HTTPServiceUnavailable(
+        request=req, content_type='text/plain',
+        body='%s unavailable: %s.\n' % (what, REASONS.get(
+            err.kind, 'the remote store refused the request')))
+    if err.kind in RETRY_KINDS:
+        resp.headers['Retry-After'] = str(RETRY_AFTER)
+    return resp
 
 
 AUTH_CODES = frozenset((

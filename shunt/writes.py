@@ -39,7 +39,6 @@ from swift.common.http import is_success
 from swift.common.swob import (
     HTTPAccepted,
     HTTPNoContent,
-    HTTPServiceUnavailable,
     Request,
     wsgi_quote,
 )
@@ -50,7 +49,7 @@ from swift.proxy.controllers.base import get_container_info
 from shunt import headers as shunt_headers
 from shunt import tombstones
 from shunt.layout import manifest_key, object_key
-from shunt.remote import RemoteError
+from shunt.remote import RemoteError, unavailable_response
 
 # when an archived copy of the container was last hidden by a delete
 HIDDEN_SYSMETA = 'X-Container-Sysmeta-Cloud-Shunt-Hidden'
@@ -109,10 +108,7 @@ class WriteContext(WSGIContext):
         self.logger.error('Remote %s failed for %s key %r: %s: %s',
                           req.method, self.profile.describe(), self.key,
                           err.kind, err.message)
-        return HTTPServiceUnavailable(
-            request=req, content_type='text/plain',
-            body='Archived object unavailable: the remote store failed '
-                 '(%s).\n' % err.kind)
+        return unavailable_response(req, err, 'Archived object')
 
     def pass_local(self, env, start_response):
         resp_iter = self._app_call(env)
