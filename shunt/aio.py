@@ -576,6 +576,17 @@ class Cluster:
             self._stop_processes(['proxy'])
             raise
 
+    def proxy_log_offset(self):
+        """The current end of the proxy's log (for :meth:`proxy_log_since`)."""
+        with open(self.proxy_log_path, 'rb') as fp:
+            return fp.seek(0, 2)
+
+    def proxy_log_since(self, offset):
+        """What the proxy logged after ``offset``."""
+        with open(self.proxy_log_path, 'rb') as fp:
+            fp.seek(offset)
+            return fp.read().decode('utf-8', 'replace')
+
     def proxy_running(self):
         proc = self.procs.get('proxy')
         return bool(proc and proc.running())

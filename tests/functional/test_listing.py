@@ -326,15 +326,6 @@ def test_pages_visit_every_name_once(world):
 
 # -- failures ------------------------------------------------------------
 
-def _log_size(aio):
-    with open(aio.proxy_log_path, 'rb') as fp:
-        return fp.seek(0, 2)
-
-
-def _log_since(aio, offset):
-    with open(aio.proxy_log_path, 'rb') as fp:
-        fp.seek(offset)
-        return fp.read().decode('utf-8', 'replace')
 
 
 @pytest.mark.parametrize('status,code,words', [
@@ -352,12 +343,12 @@ def test_refused_listing_is_503(world, status, code, words):
         world.aio.write_mappings([world.aio.profile(
             world.account, world.creds, aws_endpoint=fake.endpoint,
             aws_secret='wrong')])
-        since = _log_size(world.aio)
+        since = world.aio.proxy_log_offset()
         got, headers, body = world.get(world.creds, 'format=json')
         assert got == 503 and words in body
         assert b'fake failure' not in body and b'<Error>' not in body
         assert not [h for h in headers if h.startswith('x-amz')]
-        log = _log_since(world.aio, since)
+        log = world.aio.proxy_log_since(since)
         # (the console log format carries no level name)
         assert 'Container listing of %s/%s cannot list the bucket' % (
             world.account, world.creds) in log
@@ -414,7 +405,7 @@ def test_partial_listing_option(world, restart_proxy):
 def test_s3_stopped_is_503_not_partial(world):
     # last in the module: stopping S3 loses every bucket
     aio = world.aio
-    since = _log_size(aio)
+    since = aio.proxy_log_offset()
     aio.stop_s3()
     try:
         start = time.monotonic()
@@ -423,6 +414,6 @@ def test_s3_stopped_is_503_not_partial(world):
         assert time.monotonic() - start < 10
         got, _, body = world.get(world.control, 'format=json')
         assert got == 200
-        assert 'Container listing of' in _log_since(aio, since)
+        assert 'Container listing of' in aio.proxy_log_since(since)
     finally:
         aio.start_s3()

@@ -68,15 +68,6 @@ def env(aio):
     aio.write_mappings([])
 
 
-def _log_tail(aio, since):
-    with open(aio.proxy_log_path, 'rb') as fp:
-        fp.seek(since)
-        return fp.read().decode('utf-8', 'replace')
-
-
-def _log_size(aio):
-    with open(aio.proxy_log_path, 'rb') as fp:
-        return fp.seek(0, 2)
 
 
 @pytest.mark.parametrize('status,code,words', [
@@ -91,7 +82,7 @@ def test_remote_refusals_are_503(aio, env, status, code, words):
     try:
         aio.write_mappings([aio.profile(env['account'], env['container'],
                                         aws_endpoint=fake.endpoint)])
-        since = _log_size(aio)
+        since = aio.proxy_log_offset()
         path = f'{env["base"]}/{env["container"]}/obj'
         for method in ('GET', 'HEAD'):
             got, headers, body = request(aio, method, path,
@@ -103,7 +94,7 @@ def test_remote_refusals_are_503(aio, env, status, code, words):
         assert words in body
         if code in ('SlowDown', 'InvalidObjectState'):
             assert headers['retry-after'].isdigit()
-        log = _log_tail(aio, since)
+        log = aio.proxy_log_since(since)
         assert 'Remote GET failed' in log
         assert aio.s3_secret not in log
     finally:
@@ -170,13 +161,13 @@ def test_broken_reload_keeps_mappings(aio, env):
     aio.archive_object(env['account'], env['container'], 'kept', b'kept')
     path = f'{env["base"]}/{env["container"]}/kept'
     assert request(aio, 'GET', path, token=env['token'])[2] == b'kept'
-    since = _log_size(aio)
+    since = aio.proxy_log_offset()
     with open(aio.mapping_file, 'w') as fp:
         fp.write('{"containers": [')
     time.sleep(0.05)
     status, _, body = request(aio, 'GET', path, token=env['token'])
     assert (status, body) == (200, b'kept')
-    log = _log_tail(aio, since)
+    log = aio.proxy_log_since(since)
     assert 'Keeping the previous 1 mapping' in log
     assert aio.mapping_file in log and 'not valid JSON' in log
     # a valid new file takes effect

@@ -219,40 +219,31 @@ def test_swiftclient_reads_archived_slo(aio, pair):
     assert headers['x-object-meta-unicode'] == META['Unicode']
 
 
-def _log_since(aio, offset):
-    with open(aio.proxy_log_path, 'rb') as fp:
-        fp.seek(offset)
-        return fp.read().decode('utf-8', 'replace')
-
-
-def _log_size(aio):
-    with open(aio.proxy_log_path, 'rb') as fp:
-        return fp.seek(0, 2)
 
 
 def test_mpu_without_sidecar_is_one_object(aio, pair):
     archive_slo(aio, pair['account'], pair['mapped'], 'lonely', PARTS[:2],
                 None)
-    since = _log_size(aio)
+    since = aio.proxy_log_offset()
     for query in ('', '?multipart-manifest=get'):
         status, headers, body = both(aio, pair, 'GET', query,
                                      name='lonely')[0]
         assert status == 200 and body == b''.join(PARTS[:2])
         assert headers['etag'].endswith('-2')
         assert 'x-static-large-object' not in headers
-    assert 'has no manifest sidecar' in _log_since(aio, since)
+    assert 'has no manifest sidecar' in aio.proxy_log_since(since)
 
 
 def test_sidecar_that_disagrees_is_ignored(aio, pair):
     # a sidecar of three segments for an object of two parts
     archive_slo(aio, pair['account'], pair['mapped'], 'mismatch', PARTS[:2],
                 pair['manifest'])
-    since = _log_size(aio)
+    since = aio.proxy_log_offset()
     status, headers, body = both(aio, pair, 'GET', name='mismatch')[0]
     assert status == 200 and body == b''.join(PARTS[:2])
     assert headers['etag'].endswith('-2')
     assert 'x-static-large-object' not in headers
-    log = _log_since(aio, since)
+    log = aio.proxy_log_since(since)
     assert 'Ignoring the manifest sidecar' in log and 'add up to' in log
 
 

@@ -446,30 +446,17 @@ def test_non_md5_etag_is_served_but_not_restored(shunt, s3, swift):
 
 # -- races ------------------------------------------------------------------
 
-def test_object_written_meanwhile_is_not_replaced(shunt, s3, swift):
+@pytest.mark.parametrize('stage', [
+    'start',   # a client PUT committed before the restore's
+    'commit',  # one that started before it but commits while it streams
+])
+def test_object_written_meanwhile_is_not_replaced(shunt, s3, swift, stage):
     archive(s3, 'obj')
     newer = {'headers': {'Etag': 'new'}, 'body': b'client data',
              'ts': Timestamp.now()}
 
-    def client_put(stage):
-        if stage == 'start':
-            swift.objects[path_of('obj')] = newer
-    swift.put_hooks[path_of('obj')] = client_put
-    resp = get(shunt, 'obj')
-    assert resp.body == BODY
-    assert resp.restore.outcome == 'superseded'
-    assert swift.objects[path_of('obj')] is newer
-
-
-def test_object_committed_during_the_restore_wins(shunt, s3, swift):
-    # a client PUT that started before the restore but commits while it
-    # streams: it has a newer timestamp than the archived copy
-    archive(s3, 'obj')
-    newer = {'headers': {'Etag': 'new'}, 'body': b'client data',
-             'ts': Timestamp.now()}
-
-    def client_put(stage):
-        if stage == 'commit':
+    def client_put(at):
+        if at == stage:
             swift.objects[path_of('obj')] = newer
     swift.put_hooks[path_of('obj')] = client_put
     resp = get(shunt, 'obj')
