@@ -82,9 +82,12 @@ Options of the filter section (defaults shown):
     Signing region for profiles that set no ``aws_region``.
 ``conn_timeout = 2.0``, ``read_timeout = 10.0``
     Seconds to connect to the bucket and to wait for each read from it.
-``max_pool_connections = 50``
+``max_pool_connections = 100``
     Connections kept per S3 client (one client per distinct endpoint and
-    credentials, shared by the worker's requests).
+    credentials, shared by the worker's requests). Keep it above the
+    number of archived GETs one worker serves at once: each request
+    beyond it opens a connection (a TLS handshake with AWS) and drops it
+    afterwards.
 ``s3_max_attempts = 2``
     Attempts per remote call (botocore "standard" retries, whose retry
     quota stops retry storms).
@@ -98,11 +101,14 @@ Options of the filter section (defaults shown):
     timeout, 5xx, throttled), answer ``503`` at once for this many seconds
     instead of waiting for timeouts; 0 disables. Per worker; it recovers
     on its own.
-``network_chunk_size = 262144``
-    Bytes read from the bucket (and written to the client) at a time.
-    The proxy's CPU per byte served falls with larger reads (about a quarter
-    less than with 65536, see ``tests/bench``); each archived GET in
-    flight holds about two of them.
+``network_chunk_size = 1048576``
+    Bytes read from the bucket (and written to the client) at a time,
+    after a first read of 64 KiB (so the first byte leaves as early as
+    with Swift's own chunks). The proxy's CPU per byte served falls with
+    larger reads: about 0.75 s/GB at 262144, 0.5 s/GB at 1048576 on the
+    benchmark machine (``tests/bench``). Each archived GET in flight holds
+    up to about two of them, like an erasure-coded GET holds its 1 MiB
+    segments.
 ``restore_segment_size = 1073741824``
     Segment size in bytes of restores of objects larger than Swift's
     ``max_file_size`` (restored as SLOs into ``<container>_segments``);
@@ -151,14 +157,15 @@ class CloudShuntMiddleware:
             conf, log_route='cloud_shunt', statsd_tail_prefix='cloud_shunt')
         self.conf_file = conf.get('conf_file', DEFAULT_CONF_FILE)
         self.reload_interval = _number(conf, 'reload_interval', 15, float)
-        self.chunk_size = _number(conf, 'network_chunk_size', 262144, int)
+        self.chunk_size = _number(conf, 'network_chunk_size', 1048576,
+                                  int)
         self.listing_on_remote_error = remote_error_policy(conf)
         self.restore_conf = RestoreConfig.from_conf(conf)
         self.remote = remote or S3Remote(
             region=conf.get('s3_region', 'us-east-1'),
             connect_timeout=_number(conf, 'conn_timeout', 2.0, float),
             read_timeout=_number(conf, 'read_timeout', 10.0, float),
-            max_pool_connections=_number(conf, 'max_pool_connections', 50,
+            max_pool_connections=_number(conf, 'max_pool_connections', 100,
                                          int),
             max_attempts=_number(conf, 's3_max_attempts', 2, int),
             fail_fast=FailFast(

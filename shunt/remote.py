@@ -153,7 +153,7 @@ class S3Remote:
     """Remote calls for S3 profiles, through cached boto3 clients."""
 
     def __init__(self, region='us-east-1', connect_timeout=2.0,
-                 read_timeout=10.0, max_pool_connections=50,
+                 read_timeout=10.0, max_pool_connections=100,
                  max_attempts=2, fail_fast=None, logger=None):
         self.fail_fast = fail_fast or FailFast(0, 0)
         self.logger = logger

@@ -20,14 +20,18 @@ def local():
                                      'local'})})
 
 
-@pytest.fixture
-def shunt(tmp_path, s3, local):
+def make_shunt(tmp_path, local, **conf):
     path = write_mapping(tmp_path / 'm.json', [{
         'account': 'AUTH_a', 'container': 'c', 'aws_bucket': BUCKET,
         'aws_identity': 'id', 'aws_secret': 'sekrit',
         'merge_namespaces': True}])
-    return CloudShuntMiddleware(local, {'conf_file': path},
+    return CloudShuntMiddleware(local, dict(conf, conf_file=path),
                                 logger=FakeLogger())
+
+
+@pytest.fixture
+def shunt(tmp_path, s3, local):
+    return make_shunt(tmp_path, local)
 
 
 def archive(s3, name, body=BODY, **kw):
@@ -193,3 +197,15 @@ def test_head_makes_one_remote_call(shunt, s3):
     assert resp.status_int == 200 and resp.body == b''
     assert resp.headers['Content-Length'] == str(len(BODY))
     assert calls == ['head_object']
+
+
+def test_first_chunk_small_then_large(tmp_path, s3, local):
+    # the first byte goes out after 64 KiB, not after a whole large read
+    shunt = make_shunt(tmp_path, local, network_chunk_size='300000')
+    body = bytes(range(256)) * 4096  # 1 MiB
+    archive(s3, 'big', body)
+    resp = call(shunt, '/v1/AUTH_a/c/big')
+    chunks = list(resp.app_iter)
+    assert [len(c) for c in chunks] == [65536, 300000, 300000, 300000,
+                                        83040]
+    assert b''.join(chunks) == body

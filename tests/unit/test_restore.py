@@ -527,14 +527,14 @@ class BreakingRemote:
 class BreakingBody:
     def __init__(self, body, after, closed):
         self.body, self.after, self.closed = body, after, closed
+        self.sent = 0
 
-    def iter_chunks(self, size):
-        sent = 0
-        for chunk in self.body.iter_chunks(size):
-            if sent >= self.after:
-                raise ConnectionResetError('remote went away')
-            sent += len(chunk)
-            yield chunk
+    def read(self, size):
+        if self.sent >= self.after:
+            raise ConnectionResetError('remote went away')
+        chunk = self.body.read(size)
+        self.sent += len(chunk)
+        return chunk
 
     def close(self):
         self.closed.append(True)
