@@ -22,7 +22,7 @@ response bytes with splice(2), measures what one more loopback hop costs
 on this machine whatever the hop does (``3r``, ``6r``): the ceiling of
 any proxy here. ``3a-64k`` and ``6-64k`` repeat 3a and 6 with the proxy
 restarted with ``network_chunk_size = 65536`` (Swift's usual size; the
-shunt's default is 262144): the proxy's CPU per byte, and so its
+shunt's default is 1048576): the proxy's CPU per byte, and so its
 throughput on a busy machine, depends mostly on how many chunks it
 moves.
 """
@@ -102,14 +102,16 @@ def proxy_read(client, path):
 
 # -- 3 and 5: one object at a time ----------------------------------------
 
-def throughput(bench, size, rounds, pid, relay_s3=None):
-    """MB/s of whole reads of ``obj-<size>``: through the proxy, directly
-    with boto3 and (with ``relay_s3``) with boto3 through the zero-copy
+def throughput(bench, size, rounds, pid, relay_s3=None, container=ARCHIVE,
+               endpoint=None):
+    """MB/s of whole reads of ``obj-<size>`` in ``container``: through the
+    proxy, directly with boto3 (from ``endpoint``, the cluster's S3 by
+    default) and (with ``relay_s3``) with boto3 through the zero-copy
     relay, in rotating order; plus the proxy worker's peak RSS growth
     (MiB) and CPU (s/GB) for each proxy read."""
     bucket = bench.cluster.bucket
-    key = key_of(bench, ARCHIVE, f'obj-{size}')
-    path = bench.path(ARCHIVE, f'obj-{size}')
+    key = key_of(bench, container, f'obj-{size}')
+    path = bench.path(container, f'obj-{size}')
     client = bench.client()
     ways = ['proxy', 'direct'] + (['relay'] if relay_s3 else [])
     rates = {way: [] for way in ways}
@@ -117,7 +119,8 @@ def throughput(bench, size, rounds, pid, relay_s3=None):
 
     def read(way):
         if way == 'direct':
-            return direct_read(bench.s3(), bucket, key)[:2]
+            return direct_read(bench.s3(endpoint=endpoint), bucket,
+                               key)[:2]
         if way == 'relay':
             return direct_read(relay_s3, bucket, key)[:2]
         reset_peak_rss(pid)
@@ -219,13 +222,13 @@ def _run_threads(target, n, seconds):
     return sum(totals), time.perf_counter() - start, errors
 
 
-def concurrent_proxy(bench, seconds):
+def concurrent_proxy(bench, seconds, container=ARCHIVE):
     clients = [bench.client() for _ in range(CONCURRENCY)]
 
     def reader(i, deadline, totals):
         """One GET (keep-alive: the connection stays for the next one)."""
         client = clients[i]
-        path = bench.path(ARCHIVE, f'conc-{i % CONC_OBJECTS}')
+        path = bench.path(container, f'conc-{i % CONC_OBJECTS}')
         try:
             conn = client._connect()
             conn.request('GET', path, headers={'X-Auth-Token': bench.token})
@@ -251,10 +254,11 @@ def concurrent_proxy(bench, seconds):
             client.close()
 
 
-def concurrent_direct(bench, seconds, endpoint=None):
+def concurrent_direct(bench, seconds, endpoint=None, container=ARCHIVE):
     s3 = bench.s3(pool=CONCURRENCY, endpoint=endpoint)
     bucket = bench.cluster.bucket
-    keys = [key_of(bench, ARCHIVE, f'conc-{i}') for i in range(CONC_OBJECTS)]
+    keys = [key_of(bench, container, f'conc-{i}')
+            for i in range(CONC_OBJECTS)]
 
     def reader(i, deadline, totals):
         """One GetObject."""
@@ -270,11 +274,17 @@ def concurrent_direct(bench, seconds, endpoint=None):
     return _run_threads(reader, CONCURRENCY, seconds)
 
 
-def concurrency(bench, rounds, seconds, relay=False):
+def concurrency(bench, rounds, seconds, relay=False, container=ARCHIVE,
+                endpoint=None):
     """Aggregate MB/s of the proxy and of direct boto3 (and of boto3
-    through the zero-copy relay), in rotating order; and the proxy
+    through the zero-copy relay), in rotating order, reading the objects
+    of ``container`` (from ``endpoint`` directly); and the proxy
     worker's CPU seconds per GB while it served."""
-    ways = {'proxy': concurrent_proxy, 'direct': concurrent_direct}
+    ways = {
+        'proxy': lambda bench, seconds: concurrent_proxy(
+            bench, seconds, container),
+        'direct': lambda bench, seconds: concurrent_direct(
+            bench, seconds, endpoint, container)}
     if relay:
         ways['relay'] = lambda bench, seconds: concurrent_direct(
             bench, seconds, endpoint=bench.counting.url)
@@ -423,7 +433,7 @@ def run(bench):
         f'{way} {median(v):.0f} MB/s' for way, v in rates.items()))
 
     # the same with smaller reads from the bucket (a filter option): what
-    # the default of 262144 gains over Swift's usual 65536
+    # the default of 1048576 gains over Swift's usual 65536
     bench.cluster.restart_proxy(
         filter_conf={'network_chunk_size': str(SMALL_CHUNK)})
     try:

@@ -47,6 +47,8 @@ class Bench:
         self.counting = None
         self.plain = None
         self.plain_port = None
+        # profiles a phase maps for a while (see write_mappings)
+        self.extra_profiles = []
         self.storage_url = self.token = self.account = None
         self._s3 = {}
 
@@ -129,7 +131,7 @@ class Bench:
         for i in range(DECOYS):
             profiles.append(aio.profile(self.account, f'decoy-{i}'))
             profiles.append(aio.profile(f'AUTH_decoy{i}', ARCHIVE))
-        aio.write_mappings(profiles)
+        aio.write_mappings(profiles + list(self.extra_profiles))
 
     # -- addresses and clients ------------------------------------------
 

@@ -11,10 +11,13 @@ Needs ``wrk`` and ``memcached`` (Debian packages) and matplotlib for the
 chart; ``py-spy`` is used when present. ``CLOUD_SHUNT_BENCH=1
 tools/bootstrap.sh`` installs all of them.
 
-Phases (``--only overhead,archived,listing,restore``):
+Phases (``--only overhead,archived,link,listing,restore``):
 
 ``overhead``  figures 1 and 2 (:mod:`tests.bench.bench_overhead`)
 ``archived``  figures 3 to 6 (:mod:`tests.bench.bench_archived`)
+``link``      figures 3L and 6L: 3 and 6 with the bucket across a
+              rate-limited network link (:mod:`tests.bench.bench_link`;
+              needs root and iproute2)
 ``listing``, ``restore``
               figure 7: ``tests/bench/bench_listing.py`` and
               ``tests/bench/bench_restore.py``, each run as a subprocess on
@@ -56,7 +59,7 @@ from tests.bench.common import (  # noqa: E402
     wrk_path,
 )
 
-PHASES = ('overhead', 'archived', 'listing', 'restore')
+PHASES = ('overhead', 'archived', 'link', 'listing', 'restore')
 EXTERNAL = ('listing', 'restore')
 EXTERNAL_TIMEOUT = 15 * 60
 
@@ -313,9 +316,10 @@ def main(argv=None):
 
     own = [p for p in args.only if p not in EXTERNAL]
     if own:
-        from tests.bench import bench_archived, bench_overhead
+        from tests.bench import bench_archived, bench_link, bench_overhead
         from tests.bench.context import Bench
-        modules = {'overhead': bench_overhead, 'archived': bench_archived}
+        modules = {'overhead': bench_overhead, 'archived': bench_archived,
+                   'link': bench_link}
         with Bench(quick=args.quick, log=log,
                    keep_state_dir=args.keep_state) as bench:
             bench.overhead_mode = args.overhead_mode
