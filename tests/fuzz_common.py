@@ -1,10 +1,9 @@
 """What the bad-input tests (tests/unit/test_fuzz.py and
 tests/functional/test_fuzz.py) share.
 
-Nothing here imports Swift or eventlet: importing ``swift.common.wsgi``
-(hence ``eventlet.wsgi``) before anything imported ``http.server`` leaves
-eventlet's green copy of ``http.server`` in ``sys.modules``, and a
-functional test's threaded HTTP server built on it then deadlocks.
+Nothing here imports Swift or eventlet: eventlet's green copy of
+``http.server`` would otherwise shadow the real one for the functional
+tests' threaded fake servers (see tests/functional/test_object_failures.py).
 """
 
 import re

@@ -1,12 +1,18 @@
 """Remote failures, configuration errors and reloads on the all-in-one
 cluster: never a false 404, never a 500, never a secret in the log."""
 
-import http.server
 import json
 import socketserver
 import threading
 import time
 import urllib.parse
+
+# a from-import, not "http.server.X": eventlet (imported by Swift) builds a
+# green copy of http.server and leaves it as the attribute "server" of the
+# "http" package; only sys.modules keeps the real one, with real threads
+# (the green copy deadlocks in shutdown() once unit tests ran in the same
+# process)
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -16,7 +22,7 @@ S3_ERROR = ('<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}'
             '</Code><Message>{message}</Message></Error>')
 
 
-class FakeS3(socketserver.ThreadingMixIn, http.server.HTTPServer):
+class FakeS3(socketserver.ThreadingMixIn, HTTPServer):
     """A real HTTP endpoint that answers every S3 call the same bad way."""
     daemon_threads = True
 
@@ -31,7 +37,7 @@ class FakeS3(socketserver.ThreadingMixIn, http.server.HTTPServer):
         return 'http://127.0.0.1:%d' % self.server_address[1]
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(BaseHTTPRequestHandler):
     def _answer(self):
         self.server.requests += 1
         if self.server.hang:
