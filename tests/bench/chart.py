@@ -39,7 +39,7 @@ def _bar_rows(rows):
 def draw(report, path):
     rows = report['rows']
     by_key = {row['key']: row for row in rows}
-    fig = plt.figure(figsize=(13, 7.5), dpi=100)
+    fig = plt.figure(figsize=(13, 8.5), dpi=100)
     grid = fig.add_gridspec(2, 2, width_ratios=(1.6, 1),
                             height_ratios=(1, 1), wspace=0.32, hspace=0.75)
 
@@ -123,10 +123,14 @@ def draw(report, path):
 
     machine = report.get('machine', {})
     busy = machine.get('background_cores', {})
+    where = '127.0.0.1'
+    if any(row['key'].startswith(('3L', '6L')) and row.get('ratio')
+           for row in rows):
+        where += ' (3L, 6L: S3 across a veth link)'
     fig.suptitle(
         f'swift-cloud-shunt benchmarks, {report.get("started", "")[:10]}'
         f'{" (quick)" if report.get("quick") else ""}: '
-        f'{machine.get("cores", "?")} cores, 127.0.0.1, moto as S3; '
+        f'{machine.get("cores", "?")} cores, {where}, moto as S3; '
         f'other load meanwhile up to '
         f'{max(busy.values(), default=0):.1f} cores', fontsize=11)
     fig.subplots_adjust(left=0.22, right=0.98, top=0.91, bottom=0.13)
