@@ -11,10 +11,14 @@ simultaneous`` loads both at once instead, each by its own ``wrk``: the
 same background for both, but the scheduler's share of the CPU between
 the two proxies then counts too.) The proxy worker's CPU time per
 request is read from /proc for both: less sensitive to whatever else the
-machine is doing. With ``py-spy`` installed, the proxy worker is also
-sampled under the same load and the share of its CPU spent in the
-shunt's own frames (not in the middlewares and the app it calls) is
-reported: the cost of the shunt, measured directly.
+machine is doing. Both proxies are restarted between blocks of pairs
+(3 blocks in a full run): one process differs from the next by a few
+percent whatever it runs (hash seed, memory layout), and a figure from
+a single pair of processes would carry that difference. With ``py-spy``
+installed, the proxy worker is also sampled under the same load and the
+share of its CPU spent in the shunt's own frames (not in the middlewares
+and the app it calls) is reported: the cost of the shunt, measured
+directly.
 
 1a. GET of a small local object in an unmapped container;
 1b. JSON listing of an unmapped container (200 objects);
@@ -147,6 +151,19 @@ def _pair(bench, urls, pids, duration, mode, first=True):
     return got, cpu
 
 
+def restart_both(bench):
+    """New processes for both proxies (the plain one on a new port),
+    warmed up on every workload; their worker pids."""
+    bench.cluster.restart_proxy()
+    bench.plain.stop()
+    bench.start_plain_proxy()
+    for _, _, container, obj, query, _ in WORKLOADS:
+        for shunt in (True, False):
+            wrk(bench.url(container, obj, query, shunt=shunt),
+                bench.auth_headers, duration=1, connections=CONNECTIONS)
+    return {shunt: bench.proxy_pid(shunt) for shunt in (True, False)}
+
+
 def run(bench):
     quick = bench.quick
     # short runs, many pairs: the rest of the machine changes on a scale
@@ -172,7 +189,10 @@ def run(bench):
                 remote_calls += bench.counting.since(mark)
                 mapped_gets += got['requests']
     mode = getattr(bench, 'overhead_mode', 'alternate')
+    blocks = 1 if quick else 3
     for pair in range(pairs):
+        if pair and pair % (pairs // blocks) == 0:
+            pids = restart_both(bench)
         for key, _, container, obj, query, _ in WORKLOADS:
             urls = {shunt: bench.url(container, obj, query, shunt=shunt)
                     for shunt in (True, False)}
@@ -220,7 +240,8 @@ def run(bench):
                          cpu_us[key, False],
                      'py_spy_shunt_share_and_samples': shares.get(key)},
             cross=cross,
-            note=f'median of {pairs} pairs of {duration}s runs ({mode}), '
+            note=f'median of {pairs} pairs of {duration}s runs ({mode}) '
+                 f'over {blocks} restarts of both proxies, '
                  f'wrk -c{CONNECTIONS}; proxy CPU/request '
                  f'{cpu_with:.0f} vs {cpu_without:.0f} us '
                  f'({cpu_without / cpu_with:.3f})'))
