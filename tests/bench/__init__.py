@@ -3,8 +3,8 @@
 Not part of the test run (no timing thresholds in tests: the targets live
 here). Run them all with::
 
-    python -m tests.bench.run            # about 8 minutes
-    python -m tests.bench.run --quick    # a smoke run, about 3 minutes
+    python -m tests.bench.run            # about 10 minutes
+    python -m tests.bench.run --quick    # a smoke run, about 4 minutes
 
 See :mod:`tests.bench.run` for the figures, the options and the outputs
 (a table, ``tests/bench/results/latest.json`` and a PNG chart).
