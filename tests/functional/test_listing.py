@@ -25,6 +25,8 @@ import pytest
 
 from shunt.layout import key_prefix
 from tests.functional.test_object_failures import FakeS3
+from tests.functional.test_objects import quote
+from tests.functional.test_objects import request as objects_request
 
 LOCAL_TYPE = 'text/x-local'
 ARCHIVED_TYPE = 'application/x-archived'
@@ -69,20 +71,9 @@ QUERIES = [
 
 
 def request(aio, method, path, token, query=None):
-    url = urllib.parse.urlsplit(aio.proxy_url)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
-    if query:
-        path += '?' + (query if isinstance(query, str)
-                       else urllib.parse.urlencode(query))
-    conn.request(method, path, headers={'X-Auth-Token': token})
-    resp = conn.getresponse()
-    body = resp.read()
-    conn.close()
-    return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
-
-
-def quote(name):
-    return urllib.parse.quote(name.encode('utf-8'))
+    # listings of a thousand archived rows can take a while on moto
+    return objects_request(aio, method, path, token=token, query=query,
+                           timeout=60)
 
 
 def body_of(name):

@@ -19,9 +19,16 @@ BODY = b''.join(hashlib.sha256(b'%d' % i).digest() for i in range(4096))
 META = {'Color': 'blue', 'Unicode': '\u00e9t\u00e9 \u2603', 'Empty-ish': '-'}
 
 
-def request(aio, method, path, headers=None, token=None):
+def request(aio, method, path, headers=None, token=None, query=None,
+            timeout=30):
+    """(status, lower-cased headers, body) of one request to the proxy;
+    ``query`` a string or a dict."""
     url = urllib.parse.urlsplit(aio.proxy_url)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    conn = http.client.HTTPConnection(url.hostname, url.port,
+                                      timeout=timeout)
+    if query:
+        path += '?' + (query if isinstance(query, str)
+                       else urllib.parse.urlencode(query))
     hdrs = dict(headers or {})
     if token:
         hdrs['X-Auth-Token'] = token

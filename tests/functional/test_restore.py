@@ -15,6 +15,7 @@ import urllib.parse
 import pytest
 
 from shunt.aio import Cluster
+from tests.functional.test_objects import quote
 from tests.functional.test_slo import (
     archive_slo,
     request,
@@ -27,10 +28,6 @@ META = {'Color': 'blue', 'Unicode': '\u00e9t\u00e9 \u2603'}
 # what must be the same on the archived view and the restored object
 SAME = ('etag', 'content-type', 'content-length', 'last-modified',
         'x-timestamp', 'x-static-large-object')
-
-
-def quote(name):
-    return urllib.parse.quote(name.encode('utf-8'))
 
 
 def random_body(size, seed=b''):

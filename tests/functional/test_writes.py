@@ -10,11 +10,7 @@ import urllib.parse
 import botocore.exceptions
 import pytest
 
-from tests.functional.test_objects import _stable, request
-
-
-def quote(name):
-    return urllib.parse.quote(name.encode('utf-8'))
+from tests.functional.test_objects import _stable, quote, request
 
 
 @pytest.fixture

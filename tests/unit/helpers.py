@@ -4,6 +4,8 @@ import json
 
 from swift.common.swob import Request, Response
 
+from shunt.layout import manifest_key, object_key
+
 BUCKET = 'archive-bucket'
 
 
@@ -71,3 +73,27 @@ def write_mapping(path, profiles):
     with open(path, 'w') as fp:
         json.dump({'containers': profiles}, fp)
     return str(path)
+
+
+def archive_mpu(client, name, parts, marked=True, sidecar_body=None):
+    """A multipart object of ``parts`` in AUTH_a/c (marked as an SLO
+    unless ``marked`` is false), with ``sidecar_body`` as its manifest
+    sidecar if given."""
+    key = object_key('AUTH_a', 'c', name)
+    meta = {'color': 'blue'}
+    if marked:
+        meta['x-static-large-object'] = 'True'
+    upload = client.create_multipart_upload(
+        Bucket=BUCKET, Key=key, ContentType='video/x-test', Metadata=meta)
+    done = []
+    for number, data in enumerate(parts, 1):
+        resp = client.upload_part(Bucket=BUCKET, Key=key, PartNumber=number,
+                                  UploadId=upload['UploadId'], Body=data)
+        done.append({'PartNumber': number, 'ETag': resp['ETag']})
+    client.complete_multipart_upload(
+        Bucket=BUCKET, Key=key, UploadId=upload['UploadId'],
+        MultipartUpload={'Parts': done})
+    if sidecar_body is not None:
+        client.put_object(Bucket=BUCKET,
+                          Key=manifest_key('AUTH_a', 'c', name),
+                          Body=sidecar_body)

@@ -14,9 +14,14 @@ from swift.common.swob import Request, Response, str_to_wsgi, wsgi_to_str
 from swift.common.utils import Timestamp
 
 from shunt import restore, slo
-from shunt.layout import manifest_key, object_key
+from shunt.layout import object_key
 from shunt.middleware import CloudShuntMiddleware
-from tests.unit.helpers import BUCKET, FakeLogger, write_mapping
+from tests.unit.helpers import (
+    BUCKET,
+    FakeLogger,
+    archive_mpu,
+    write_mapping,
+)
 
 BODY = b''.join(hashlib.sha256(b'%d' % i).digest() for i in range(8192))
 ETAG = hashlib.md5(BODY).hexdigest()
@@ -608,20 +613,7 @@ def entries(container='c_segments'):
 
 
 def archive_slo(s3, name, manifest):
-    key = object_key('AUTH_a', 'c', name)
-    upload = s3.create_multipart_upload(
-        Bucket=BUCKET, Key=key, ContentType='video/x-test',
-        Metadata={'x-static-large-object': 'True', 'color': 'blue'})
-    done = []
-    for number, data in enumerate(PARTS, 1):
-        resp = s3.upload_part(Bucket=BUCKET, Key=key, PartNumber=number,
-                              UploadId=upload['UploadId'], Body=data)
-        done.append({'PartNumber': number, 'ETag': resp['ETag']})
-    s3.complete_multipart_upload(
-        Bucket=BUCKET, Key=key, UploadId=upload['UploadId'],
-        MultipartUpload={'Parts': done})
-    s3.put_object(Bucket=BUCKET, Key=manifest_key('AUTH_a', 'c', name),
-                  Body=json.dumps(manifest).encode())
+    archive_mpu(s3, name, PARTS, sidecar_body=json.dumps(manifest).encode())
 
 
 def test_slo_restores_as_slo(shunt, s3, swift):

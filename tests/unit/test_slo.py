@@ -19,10 +19,15 @@ from shunt import slo
 from shunt.layout import MANIFEST_SUFFIX, manifest_key, object_key
 from shunt.middleware import CloudShuntMiddleware
 from shunt.remote import RemoteError
-from tests.unit.helpers import FakeLogger, FakeSwift, write_mapping
+from tests.unit.helpers import (
+    BUCKET,
+    FakeLogger,
+    FakeSwift,
+    archive_mpu,
+    write_mapping,
+)
 
 MiB = 1024 * 1024
-BUCKET = 'archive-bucket'
 
 
 def entry(name, data, **extra):
@@ -196,27 +201,6 @@ def s3():
         archive_mpu(client, 'bad-size', PARTS[:2],
                     sidecar_body=sidecar(ENTRIES))
         yield client
-
-
-def archive_mpu(client, name, parts, marked=True, sidecar_body=None):
-    key = object_key('AUTH_a', 'c', name)
-    meta = {'color': 'blue'}
-    if marked:
-        meta['x-static-large-object'] = 'True'
-    upload = client.create_multipart_upload(
-        Bucket=BUCKET, Key=key, ContentType='video/x-test', Metadata=meta)
-    done = []
-    for number, data in enumerate(parts, 1):
-        resp = client.upload_part(Bucket=BUCKET, Key=key, PartNumber=number,
-                                  UploadId=upload['UploadId'], Body=data)
-        done.append({'PartNumber': number, 'ETag': resp['ETag']})
-    client.complete_multipart_upload(
-        Bucket=BUCKET, Key=key, UploadId=upload['UploadId'],
-        MultipartUpload={'Parts': done})
-    if sidecar_body is not None:
-        client.put_object(Bucket=BUCKET,
-                          Key=manifest_key('AUTH_a', 'c', name),
-                          Body=sidecar_body)
 
 
 class CountingRemote:
