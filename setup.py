@@ -30,10 +30,10 @@ setup(
     },
     entry_points={
         'paste.filter_factory': [
-            'cloud_shunt = shunt.middleware:filter_factory',
+            'cloud_shunt = shunt.proxy.middleware:filter_factory',
         ],
         'console_scripts': [
-            'cloud-shunt = shunt.cli:main',
+            'cloud-shunt = shunt.tools.cli:main',
         ],
     },
     classifiers=[

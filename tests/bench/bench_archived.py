@@ -76,7 +76,7 @@ def setup(bench, sizes):
 
 
 def key_of(bench, container, name):
-    from shunt.layout import object_key
+    from shunt.core.layout import object_key
     return object_key(bench.account, container, name)
 
 

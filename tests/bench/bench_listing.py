@@ -37,8 +37,8 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
-from shunt.aio import Cluster  # noqa: E402
-from shunt.layout import key_prefix  # noqa: E402
+from shunt.core.layout import key_prefix  # noqa: E402
+from shunt.tools.aio import Cluster  # noqa: E402
 
 OBJECTS = 10000
 CONTAINER = 'bench-listing'

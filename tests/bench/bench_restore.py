@@ -42,8 +42,8 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
-from shunt import layout  # noqa: E402
-from shunt.aio import Cluster  # noqa: E402
+from shunt.core import layout  # noqa: E402
+from shunt.tools.aio import Cluster  # noqa: E402
 from tests.bench.common import (  # noqa: E402
     Client,
     MiB,

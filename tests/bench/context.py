@@ -1,6 +1,6 @@
 """The benchmarks' cluster: one all-in-one cluster, its data and clients.
 
-:class:`Bench` starts a :class:`shunt.aio.Cluster` (one proxy worker, the
+:class:`Bench` starts a :class:`shunt.tools.aio.Cluster` (one proxy worker, the
 production ``reload_interval`` of 15 s), a :class:`CountingProxy` in front
 of its S3 endpoint, and writes the mapping file:
 
@@ -14,7 +14,7 @@ of its S3 endpoint, and writes the mapping file:
 
 Beside the cluster's proxy (pipeline with ``cloud_shunt``) a second proxy,
 the *plain* one, runs the very same configuration with ``cloud_shunt``
-removed from the pipeline (:func:`shunt.aio.proxy_pipeline`), on the same
+removed from the pipeline (:func:`shunt.tools.aio.proxy_pipeline`), on the same
 backends, memcached and tokens. Both stay up, so comparisons alternate
 between them every few seconds with no restart in between.
 """
@@ -26,7 +26,7 @@ import sys
 import time
 import urllib.parse
 
-from shunt.aio import Cluster, Process, pick_ports, proxy_pipeline
+from shunt.tools.aio import Cluster, Process, pick_ports, proxy_pipeline
 from tests.bench.common import HOST, Client, worker_of
 from tests.bench.countproxy import CountingProxy
 
@@ -92,7 +92,7 @@ class Bench:
         with open(path, 'w') as fp:
             fp.write(conf)
         self.plain = Process(
-            'proxy-plain', [sys.executable, '-m', 'shunt.aio_server',
+            'proxy-plain', [sys.executable, '-m', 'shunt.tools.aio_server',
                             'proxy', path, '-v'],
             os.path.join(aio.log_dir, 'proxy-plain-server.log'),
             cwd=aio.state_dir)

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from shunt.aio import Process
+from shunt.tools.aio import Process
 
 NETNS = 'cloud-shunt-bench'
 HOST_IF, NS_IF = 'csb-host', 'csb-s3'

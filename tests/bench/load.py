@@ -8,7 +8,7 @@ Usage::
                                [--proxy-workers 1] [--warmup 5] [--settle 5]
                                [--state-dir DIR] [--json FILE]
 
-It starts an all-in-one cluster (:class:`shunt.aio.Cluster`; or call
+It starts an all-in-one cluster (:class:`shunt.tools.aio.Cluster`; or call
 :func:`run_load` with a started one), and seeds one mapped container
 holding ``--objects`` local objects and as many archived-only objects (in
 the bucket only). Then ``--clients`` clients, each on its own keep-alive
@@ -500,7 +500,7 @@ def write_memcache_conf(cluster, max_connections):
 
 
 def run_load(cluster, args, log=print):
-    """Seed ``cluster`` (a started :class:`shunt.aio.Cluster`; its proxy
+    """Seed ``cluster`` (a started :class:`shunt.tools.aio.Cluster`; its proxy
     is restarted), run the load and print the report; returns ``(exit
     status, summary dict)``."""
     write_memcache_conf(cluster, args.memcache_max_connections)
@@ -611,7 +611,7 @@ def main(argv=None):
     if args.clients < 1 or args.seconds <= 0:
         print('--clients and --seconds must be positive', file=sys.stderr)
         return 1
-    from shunt.aio import Cluster
+    from shunt.tools.aio import Cluster
     # the shunt's production defaults (the aio turns its caches off)
     cluster = Cluster(state_dir=args.state_dir, reload_interval=15,
                       proxy_workers=args.proxy_workers,

@@ -1,6 +1,6 @@
 """Fixtures for functional tests: one all-in-one cluster per test session.
 
-* ``aio`` (session): a started :class:`shunt.aio.Cluster` with
+* ``aio`` (session): a started :class:`shunt.tools.aio.Cluster` with
   ``reload_interval=0`` (every request sees the current mapping file) and
   an empty mapping file; stopped at the end of the session (its state
   dir, with every server's log, is kept when CLOUD_SHUNT_KEEP_STATE is
@@ -27,7 +27,7 @@ import uuid
 
 import pytest
 
-from shunt.aio import Cluster
+from shunt.tools.aio import Cluster
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

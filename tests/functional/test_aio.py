@@ -13,8 +13,8 @@ import urllib.parse
 import pytest
 from swiftclient.exceptions import ClientException
 
-from shunt import layout
-from shunt.aio import Cluster, ClusterError
+from shunt.core import layout
+from shunt.tools.aio import Cluster, ClusterError
 
 
 def request(url, method='GET', headers=None, body=None):
@@ -89,7 +89,7 @@ def test_launcher_refuses_config_without_swift_dir(tmp_path):
     conf = tmp_path / 'proxy-server.conf'
     conf.write_text('[DEFAULT]\nbind_port = 1\n')
     result = subprocess.run(
-        [sys.executable, '-m', 'shunt.aio_server', 'proxy', str(conf)],
+        [sys.executable, '-m', 'shunt.tools.aio_server', 'proxy', str(conf)],
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert 'swift_dir is not set' in result.stderr
@@ -287,7 +287,7 @@ def _cloud_shunt_command():
     script = os.path.join(os.path.dirname(sys.executable), 'cloud-shunt')
     if os.access(script, os.X_OK):
         return [script]
-    return [sys.executable, '-m', 'shunt.cli']
+    return [sys.executable, '-m', 'shunt.tools.cli']
 
 
 def test_demo_check_exits_zero():

@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from shunt.layout import key_prefix
+from shunt.core.layout import key_prefix
 from tests.functional.test_object_failures import FakeS3
 from tests.functional.test_objects import quote
 from tests.functional.test_objects import request as objects_request

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from shunt.aio import PIPELINE
+from shunt.tools.aio import PIPELINE
 from tests.functional.test_objects import request
 
 SYMLINK_LEFT = PIPELINE.replace(' symlink', '').replace(

@@ -14,7 +14,7 @@ import urllib.parse
 
 import pytest
 
-from shunt.aio import Cluster
+from shunt.tools.aio import Cluster
 from tests.functional.test_objects import quote
 from tests.functional.test_slo import (
     archive_slo,

@@ -12,7 +12,7 @@ import urllib.parse
 
 import pytest
 
-from shunt import layout
+from shunt.core import layout
 from tests.functional.test_objects import assert_same, quote
 
 MiB = 1024 * 1024

@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 
 def cloud_shunt(*args, timeout=60):
     proc = subprocess.run(
-        [sys.executable, '-m', 'shunt.cli'] + list(args), cwd=ROOT,
+        [sys.executable, '-m', 'shunt.tools.cli'] + list(args), cwd=ROOT,
         capture_output=True, text=True, timeout=timeout)
     return proc.returncode, proc.stdout, proc.stderr
 

@@ -4,7 +4,7 @@ import json
 
 from swift.common.swob import Request, Response
 
-from shunt.layout import manifest_key, object_key
+from shunt.core.layout import manifest_key, object_key
 
 BUCKET = 'archive-bucket'
 

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from shunt.config import ConfigError, MappingSource, load_mappings
+from shunt.core.config import ConfigError, MappingSource, load_mappings
 from tests.unit.helpers import FakeLogger, write_mapping
 
 

@@ -40,10 +40,10 @@ from swift.common.swob import (
     wsgi_to_str,
 )
 
-from shunt import splice
-from shunt.config import ConfigError, load_mappings
-from shunt.layout import key_prefix, manifest_key, object_key
-from shunt.middleware import CloudShuntMiddleware
+from shunt.core.config import ConfigError, load_mappings
+from shunt.core.layout import key_prefix, manifest_key, object_key
+from shunt.proxy import splice
+from shunt.proxy.middleware import CloudShuntMiddleware
 from tests.fuzz_common import TRACEBACK_WORDS, xml_unsafe
 from tests.unit.helpers import FakeLogger, FakeSwift
 from tests.unit.test_splice import Oracle

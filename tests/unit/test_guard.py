@@ -1,7 +1,7 @@
 from swift.common.swob import Request
 
-from shunt.guard import FailFast, NegativeCache
-from shunt.middleware import CloudShuntMiddleware
+from shunt.core.guard import FailFast, NegativeCache
+from shunt.proxy.middleware import CloudShuntMiddleware
 from tests.unit.helpers import BUCKET, FakeLogger, FakeSwift, write_mapping
 from tests.unit.test_objects import archive
 

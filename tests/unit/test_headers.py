@@ -3,7 +3,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from swift.common.swob import str_to_wsgi, wsgi_to_str
 
-from shunt import headers
+from shunt.core import headers
 
 
 @pytest.mark.parametrize('raw,value', [

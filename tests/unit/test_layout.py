@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shunt import layout
+from shunt.core import layout
 
 
 @pytest.mark.parametrize('account,container,prefix', [

@@ -15,10 +15,10 @@ from swift.common.middleware.listing_formats import ListingFilter
 from swift.common.request_helpers import validate_container_params
 from swift.common.swob import HTTPException, Request, Response
 
-from shunt import listing, splice
-from shunt.layout import key_prefix, manifest_key, object_key
-from shunt.middleware import CloudShuntMiddleware
-from shunt.remote import RemoteError, S3Remote
+from shunt.core.layout import key_prefix, manifest_key, object_key
+from shunt.core.remote import RemoteError, S3Remote
+from shunt.proxy import listing, splice
+from shunt.proxy.middleware import CloudShuntMiddleware
 from tests.unit.helpers import BUCKET, FakeLogger, write_mapping
 from tests.unit.test_splice import Oracle, keys
 

@@ -5,8 +5,8 @@ import hashlib
 import pytest
 from swift.common.swob import Request, Response
 
-from shunt.layout import object_key
-from shunt.middleware import CloudShuntMiddleware
+from shunt.core.layout import object_key
+from shunt.proxy.middleware import CloudShuntMiddleware
 from tests.unit.helpers import BUCKET, FakeLogger, FakeSwift, write_mapping
 
 BODY = bytes(range(256)) * 40  # 10240 bytes

@@ -13,9 +13,9 @@ from swift.common.exceptions import ChunkReadError
 from swift.common.swob import Request, Response, str_to_wsgi, wsgi_to_str
 from swift.common.utils import Timestamp
 
-from shunt import restore, slo
-from shunt.layout import object_key
-from shunt.middleware import CloudShuntMiddleware
+from shunt.core.layout import object_key
+from shunt.proxy import restore, slo
+from shunt.proxy.middleware import CloudShuntMiddleware
 from tests.unit.helpers import (
     BUCKET,
     FakeLogger,

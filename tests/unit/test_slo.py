@@ -15,10 +15,10 @@ from swift.common.middleware.slo import (
 )
 from swift.common.swob import Request
 
-from shunt import slo
-from shunt.layout import MANIFEST_SUFFIX, manifest_key, object_key
-from shunt.middleware import CloudShuntMiddleware
-from shunt.remote import RemoteError
+from shunt.core.layout import MANIFEST_SUFFIX, manifest_key, object_key
+from shunt.core.remote import RemoteError
+from shunt.proxy import slo
+from shunt.proxy.middleware import CloudShuntMiddleware
 from tests.unit.helpers import (
     BUCKET,
     FakeLogger,

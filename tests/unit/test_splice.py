@@ -3,7 +3,8 @@
 The oracle is ``ContainerBroker.list_objects_iter`` over the union of both
 stores: what Swift would list if every archived object were local. The
 local side is the broker's listing of the local names alone (what the
-proxy answers); the archived side is :class:`shunt.splice.RemoteScan` over
+proxy answers); the archived side is :class:`shunt.proxy.splice.RemoteScan`
+over
 a fake bucket that answers ListObjects like AWS, or like moto (every
 CommonPrefix on every page, NextMarker unusable).
 """
@@ -19,7 +20,7 @@ from swift.common.swob import HTTPException, Request
 from swift.common.utils import Timestamp
 from swift.container.backend import ContainerBroker
 
-from shunt import splice
+from shunt.proxy import splice
 
 LOCATION = 'http://s3.example.com;bucket;kp/'
 WHEN = datetime.datetime(2024, 5, 6, 7, 8, 9, 123000,

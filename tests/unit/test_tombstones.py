@@ -1,6 +1,6 @@
 from swift.common.utils import Timestamp
 
-from shunt import tombstones
+from shunt.core import tombstones
 
 ETAG = '"0123456789abcdef0123456789abcdef"'
 

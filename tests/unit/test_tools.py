@@ -10,10 +10,11 @@ import pytest
 from moto.core import set_initial_no_auth_action_count
 from swift.common.swob import Request, str_to_wsgi, wsgi_quote
 
-from shunt import cli, tools
-from shunt.config import load_mappings
-from shunt.layout import key_prefix, manifest_key, object_key
-from shunt.middleware import CloudShuntMiddleware
+from shunt.core.config import load_mappings
+from shunt.core.layout import key_prefix, manifest_key, object_key
+from shunt.proxy.middleware import CloudShuntMiddleware
+from shunt.tools import checks as tools
+from shunt.tools import cli
 from tests.unit.helpers import BUCKET, FakeLogger, FakeSwift, write_mapping
 
 SECRET = 'Sup3r-Secret-Key/+abc'

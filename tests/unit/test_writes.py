@@ -1,7 +1,7 @@
 from swift.common.swob import Request, Response
 
-from shunt import tombstones
-from shunt.middleware import CloudShuntMiddleware
+from shunt.core import tombstones
+from shunt.proxy.middleware import CloudShuntMiddleware
 from tests.unit.helpers import BUCKET, FakeLogger, FakeSwift, write_mapping
 
 

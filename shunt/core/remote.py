@@ -18,7 +18,7 @@ import botocore.exceptions
 from botocore.config import Config
 from swift.common.swob import HTTPServiceUnavailable
 
-from shunt.guard import FailFast
+from shunt.core.guard import FailFast
 
 AWS_LABEL = 'AWS S3'
 DEFAULT_AWS_URL = 'https://s3.amazonaws.com'

@@ -20,7 +20,8 @@ way).
   metadata, ``Content-Disposition``/``Content-Encoding``/... and
   ``Etag`` + ``Content-Length``: Swift itself rejects a short or corrupt
   body (499/422) and nothing is stored.
-* An archived SLO (with a valid sidecar, :mod:`shunt.slo`) is written as an
+* An archived SLO (with a valid sidecar, :mod:`shunt.proxy.slo`) is written as
+  an
   SLO: each segment to the container and name its manifest gives
   (containers created if missing, in the storage policy of the object's
   container), each with its ``Etag``; a segment that already exists with
@@ -91,8 +92,8 @@ from swift.common.utils import Timestamp, close_if_possible, split_path
 from swift.common.wsgi import make_pre_authed_request
 from swift.proxy.controllers.base import get_container_info
 
-from shunt import slo
-from shunt.headers import PASSED_HEADERS, bare_etag
+from shunt.core.headers import PASSED_HEADERS, bare_etag
+from shunt.proxy import slo
 
 SWIFT_SOURCE = 'CLOUD_SHUNT_RESTORE'
 USER_AGENT = '%(orig)s CloudShuntRestore'
@@ -298,7 +299,7 @@ def restore_timestamp(archived, local, now):
         ts = Timestamp(now)
     if local is not None and local >= ts:
         # 10 microseconds later, with no offset (offsets of tombstones
-        # carry the shunt's delete marks, see shunt.tombstones)
+        # carry the shunt's delete marks, see shunt.core.tombstones)
         ts = Timestamp(local.timestamp, delta=1)
     return ts
 

@@ -27,7 +27,7 @@ import zlib
 
 from swift.common.utils import Timestamp
 
-from shunt.headers import parse_http_date
+from shunt.core.headers import parse_http_date
 
 MARK = 0xC5A0
 _MARK_SHIFT = 48

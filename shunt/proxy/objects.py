@@ -27,16 +27,16 @@ from swift.common.swob import (
 from swift.common.utils import close_if_possible, split_path
 from swift.common.wsgi import WSGIContext
 
-from shunt import headers as shunt_headers
-from shunt import restore, slo
-from shunt.layout import object_key
-from shunt.remote import (
+from shunt.core import headers as shunt_headers
+from shunt.core.layout import object_key
+from shunt.core.remote import (
     RemoteError,
     location_label,
     object_url,
     unavailable_response,
 )
-from shunt.tombstones import archived_visible
+from shunt.core.tombstones import archived_visible
+from shunt.proxy import restore, slo
 
 # storage classes S3 cannot read without a restore
 ARCHIVE_CLASSES = frozenset(('GLACIER', 'DEEP_ARCHIVE'))

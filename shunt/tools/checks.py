@@ -1,14 +1,15 @@
 """Operator checks: is the mapping file right, and where does an object live.
 
 Two checks back the ``cloud-shunt check-config`` and ``cloud-shunt locate``
-commands (see :mod:`shunt.cli`):
+commands (see :mod:`shunt.tools.cli`):
 
 :func:`check_config`
-    Validates the mapping file with :func:`shunt.config.load_mappings`, the
+    Validates the mapping file with :func:`shunt.core.config.load_mappings`,
+    the
     very function the middleware loads it with (same errors, same message
     naming the file, the profile index and the field), lists the profiles
     that are not shunted (no ``merge_namespaces``), then probes the bucket
-    of every shunted profile through :class:`shunt.remote.S3Remote`, built
+    of every shunted profile through :class:`shunt.core.remote.S3Remote`, built
     as the middleware builds it (one client per endpoint and credentials,
     the same region, signature and addressing rules), and prints a table.
     The probe is one ``ListObjects`` with ``MaxKeys=1`` under the
@@ -23,7 +24,7 @@ commands (see :mod:`shunt.cli`):
     Where an object of a container would be archived: the profile mapping
     the container (exact container first, then ``/*``, as the middleware
     looks it up), its endpoint and bucket, the object's key and the key of
-    its SLO manifest sidecar (see :mod:`shunt.layout`).
+    its SLO manifest sidecar (see :mod:`shunt.core.layout`).
 
 Nothing printed ever holds a credential: the tables are made of the
 account, container, public endpoint (user info removed), bucket and
@@ -38,9 +39,9 @@ import dataclasses
 import json
 import urllib.parse
 
-from shunt.config import ALL_CONTAINERS, ConfigError, load_mappings
-from shunt.layout import key_prefix, manifest_key, object_key
-from shunt.remote import RemoteError, S3Remote, location_label, object_url
+from shunt.core.config import ALL_CONTAINERS, ConfigError, load_mappings
+from shunt.core.layout import key_prefix, manifest_key, object_key
+from shunt.core.remote import RemoteError, S3Remote, location_label, object_url
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_REGION = 'us-east-1'

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m shunt.aio_server {account,container,object,proxy} CONF [-v]
+    python -m shunt.tools.aio_server {account,container,object,proxy} CONF [-v]
 
 Swift reads ``/etc/swift/swift.conf`` (hash prefix/suffix, storage policies,
 constraints) when :mod:`swift.common.constraints` and
@@ -73,7 +73,7 @@ def console_only_logging(conf, name, log_to_console, log_route, fmt, logger,
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) < 2 or argv[0] not in SERVERS:
-        print(f'usage: python -m shunt.aio_server '
+        print(f'usage: python -m shunt.tools.aio_server '
               f'{{{",".join(SERVERS)}}} CONF [server options]',
               file=sys.stderr)
         return 2

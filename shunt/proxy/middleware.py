@@ -8,7 +8,7 @@ through the ordinary Swift API, as if they were still local.
 
 Behaviour
 ---------
-For a container mapped in the mapping file (see :mod:`shunt.config`):
+For a container mapped in the mapping file (see :mod:`shunt.core.config`):
 
 * Object ``GET``/``HEAD`` go to Swift first. Only a local ``404`` consults the
   bucket; every other local answer (200, 206, 304, 412, 401, 403, 5xx...) is
@@ -26,7 +26,7 @@ For a container mapped in the mapping file (see :mod:`shunt.config`):
   Unavailable`` with a one-line reason (never a false 404) and an ERROR line
   in the proxy log.
 * Object ``DELETE`` and ``POST`` behave as for a local object (see
-  :mod:`shunt.writes`): a DELETE answers 204 and hides the archived copy
+  :mod:`shunt.proxy.writes`): a DELETE answers 204 and hides the archived copy
   from then on (a marked Swift tombstone records it; with
   ``propagate_delete`` the bucket copy is deleted too); a POST replaces the
   archived copy's metadata in the bucket and answers 202. A newer local
@@ -37,19 +37,19 @@ For a container mapped in the mapping file (see :mod:`shunt.config`):
   object.
 * A container ``GET`` lists local and archived objects as one container,
   in Swift's order, with every listing parameter applied to the union (see
-  :mod:`shunt.listing`); a bucket that cannot be listed gives ``503``.
+  :mod:`shunt.proxy.listing`); a bucket that cannot be listed gives ``503``.
 * An archived SLO (an S3 multipart upload with Swift's manifest in a
   sidecar) is served as Swift serves a local SLO: its SLO ``Etag``,
   ``X-Static-Large-Object``, ranges across segments, ``?multipart-manifest=
-  get`` and ``?part-number`` (see :mod:`shunt.slo`).
+  get`` and ``?part-number`` (see :mod:`shunt.proxy.slo`).
 * With ``restore_object`` in the profile, an archived object read whole is
   also written back into Swift as it streams, so that the next read is
   local; with ``restore_ttl`` the restored copy expires (see
-  :mod:`shunt.restore`).
+  :mod:`shunt.proxy.restore`).
 * Remote misses may be cached in memcache, a failing endpoint is answered
   with ``503`` at once for a while, and objects in archive storage classes
   answer ``503`` with ``Retry-After`` (optionally starting an S3 restore;
-  see :mod:`shunt.guard` and the options below).
+  see :mod:`shunt.core.guard` and the options below).
 * The request header ``X-Cloud-Sync-Shunt-Bypass: true`` gives the
   local-only view (for DELETE: Swift's own, unmarked tombstone). Names
   that are not UTF-8 are left to Swift (which refuses them).
@@ -134,14 +134,14 @@ from swift.common.swob import wsgi_to_str
 from swift.common.utils import config_true_value, get_logger, split_path
 
 from shunt import SWIFT_SOURCE, __version__
-from shunt.config import ConfigError, MappingSource
-from shunt.guard import FailFast, NegativeCache
-from shunt.layout import object_key
-from shunt.listing import ListingContext, remote_error_policy
-from shunt.objects import ObjectContext
-from shunt.remote import S3Remote
-from shunt.restore import RestoreConfig
-from shunt.writes import WriteContext
+from shunt.core.config import ConfigError, MappingSource
+from shunt.core.guard import FailFast, NegativeCache
+from shunt.core.layout import object_key
+from shunt.core.remote import S3Remote
+from shunt.proxy.listing import ListingContext, remote_error_policy
+from shunt.proxy.objects import ObjectContext
+from shunt.proxy.restore import RestoreConfig
+from shunt.proxy.writes import WriteContext
 
 BYPASS_HEADER = 'HTTP_X_CLOUD_SYNC_SHUNT_BYPASS'
 HANDLED_METHODS = frozenset(('GET', 'HEAD', 'DELETE', 'POST', 'PUT'))

@@ -4,7 +4,8 @@ An archiver stores a Swift SLO as one S3 object (normally a multipart upload
 with one part per segment) whose user metadata carries
 ``x-static-large-object: True``, plus a JSON *sidecar* holding the SLO
 manifest exactly as Swift stored it (a list of ``{"name", "hash", "bytes",
-"content_type", "last_modified"}``; see :func:`shunt.layout.manifest_key`).
+"content_type", "last_modified"}``; see
+:func:`shunt.core.layout.manifest_key`).
 The shunt serves such an object the way Swift serves a local SLO:
 
 * ``Etag``: the quoted MD5 of the concatenated segment Etags (Swift's SLO
@@ -47,9 +48,9 @@ from swift.common.swob import (
 )
 from swift.common.utils import config_true_value
 
-from shunt import headers as shunt_headers
-from shunt.layout import manifest_key
-from shunt.remote import RemoteError
+from shunt.core import headers as shunt_headers
+from shunt.core.layout import manifest_key
+from shunt.core.remote import RemoteError
 
 SLO_META = 'x-static-large-object'
 # set by archivers that store an SLO as one plain object (Google Cloud

@@ -4,8 +4,8 @@ Subcommands:
 
 ``cloud-shunt aio [--state-dir DIR]``
     Start an all-in-one Swift cluster with an S3 endpoint on 127.0.0.1 (see
-    :mod:`shunt.aio`), print how to use it and keep it running until Ctrl-C
-    or SIGTERM.
+    :mod:`shunt.tools.aio`), print how to use it and keep it running until
+    Ctrl-C or SIGTERM.
 ``cloud-shunt demo [--state-dir DIR] [--check]``
     The same, seeded with a mapped container ``archive`` of ``AUTH_test``
     holding local objects and objects found only in the bucket. ``--check``
@@ -14,7 +14,7 @@ Subcommands:
 ``cloud-shunt check-config [PATH] [--no-probe] [--timeout S] ...``
     Validate a mapping file as the middleware does, then probe every
     shunted profile's bucket and print a table; exit 0 when all is well,
-    1 otherwise (see :mod:`shunt.tools`).
+    1 otherwise (see :mod:`shunt.tools.checks`).
 ``cloud-shunt locate [--conf PATH] ACCOUNT CONTAINER OBJECT``
     Print the endpoint, bucket and key where an object of a mapped
     container is archived (and its SLO manifest sidecar's key); exit 1
@@ -100,7 +100,7 @@ def _stop_on_sigterm():
 
 
 def _start_cluster(args):
-    from shunt.aio import Cluster
+    from shunt.tools.aio import Cluster
     print('Starting the all-in-one cluster...', flush=True)
     started = time.monotonic()
     cluster = Cluster(state_dir=args.state_dir,
@@ -332,7 +332,7 @@ def demo_command(args):
 # -- operator tools -------------------------------------------------------
 
 def _default_conf_file():
-    from shunt.middleware import DEFAULT_CONF_FILE
+    from shunt.proxy.middleware import DEFAULT_CONF_FILE
     return DEFAULT_CONF_FILE
 
 
@@ -360,7 +360,7 @@ def _default_conf_file():
           help='a key prefix with nothing archived under it is OK (a '
                'container mapped before anything was archived)')
 def check_config_command(args):
-    from shunt import tools
+    from shunt.tools import checks as tools
     return tools.check_config(
         args.path or _default_conf_file(), sys.stdout, sys.stderr,
         do_probe=not args.no_probe, timeout=args.timeout,
@@ -391,7 +391,7 @@ def check_config_command(args):
 @argument('--json', action='store_true',
           help='print one JSON object')
 def locate_command(args):
-    from shunt import tools
+    from shunt.tools import checks as tools
     return tools.locate(
         sys.stdout, sys.stderr, args.account, args.container, args.obj,
         conf=args.conf or _default_conf_file(), use_conf=not args.no_conf,

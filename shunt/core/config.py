@@ -34,12 +34,12 @@ Profile fields read by the shunt:
 ``addressing_style``
     ``path``, ``virtual`` or ``auto`` (default: path for non-AWS endpoints).
 ``custom_prefix``
-    Key prefix instead of the hashed layout (see :mod:`shunt.layout`).
+    Key prefix instead of the hashed layout (see :mod:`shunt.core.layout`).
 ``protocol``
     ``s3`` (default). ``swift`` is not supported yet and is refused.
 ``restore_object``
     Write archived objects back into Swift when they are read whole (see
-    :mod:`shunt.restore`).
+    :mod:`shunt.proxy.restore`).
 ``restore_ttl``
     Seconds a restored copy lives: restored objects (and their SLO
     segments) get ``X-Delete-At`` = restore time + ``restore_ttl``, so that
@@ -52,7 +52,7 @@ Profile fields read by the shunt:
     it completes, GETs answer ``503`` with ``Retry-After``.
 ``propagate_delete``
     A DELETE through Swift also deletes the bucket copy (default ``false``:
-    the copy is kept in the bucket and hidden, see :mod:`shunt.writes`).
+    the copy is kept in the bucket and hidden, see :mod:`shunt.proxy.writes`).
 
 Booleans must be JSON ``true``/``false`` (the strings ``"true"``/``"false"``,
 ``"yes"``/``"no"``, ``"on"``/``"off"``, ``"1"``/``"0"`` are accepted; any

@@ -7,7 +7,7 @@ object that is part of the namespace.
 
 DELETE
     Swift records the delete in a tombstone marked by the shunt (see
-    :mod:`shunt.tombstones`), which hides the archived copy from GET, HEAD
+    :mod:`shunt.core.tombstones`), which hides the archived copy from GET, HEAD
     and listings; the client gets ``204`` as for a local object. Requests:
     a local HEAD (pre-authorized, to learn the current state), a remote
     HEAD (the archived copy's Etag goes into the tombstone, so that a copy
@@ -46,10 +46,10 @@ from swift.common.utils import Timestamp, close_if_possible
 from swift.common.wsgi import WSGIContext, make_pre_authed_request
 from swift.proxy.controllers.base import get_container_info
 
-from shunt import headers as shunt_headers
-from shunt import tombstones
-from shunt.layout import manifest_key, object_key
-from shunt.remote import RemoteError, unavailable_response
+from shunt.core import headers as shunt_headers
+from shunt.core import tombstones
+from shunt.core.layout import manifest_key, object_key
+from shunt.core.remote import RemoteError, unavailable_response
 
 # when an archived copy of the container was last hidden by a delete
 HIDDEN_SYSMETA = 'X-Container-Sysmeta-Cloud-Shunt-Hidden'

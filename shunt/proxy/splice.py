@@ -47,7 +47,7 @@ from swift.common.constraints import CONTAINER_LISTING_LIMIT
 from swift.common.request_helpers import validate_container_params
 from swift.common.utils import config_true_value
 
-from shunt.layout import MANIFEST_DIR
+from shunt.core.layout import MANIFEST_DIR
 
 #: ``content_location`` entry naming the local store
 LOCAL_LOCATION = 'swift'
@@ -182,7 +182,7 @@ def listing_time(value):
 
 
 # set on a ListObjects ``Contents`` entry whose archived copy a delete hid
-# (see shunt.listing): it gives no row, but still moves the page on
+# (see shunt.proxy.listing): it gives no row, but still moves the page on
 HIDDEN = 'CloudShuntHidden'
 
 

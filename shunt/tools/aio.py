@@ -11,7 +11,7 @@
   state directory. The proxy runs this project's ``cloud_shunt`` filter.
 
 Nothing is read from ``/etc/swift``: every server is started through
-:mod:`shunt.aio_server`, which makes Swift use the state directory's
+:mod:`shunt.tools.aio_server`, which makes Swift use the state directory's
 ``swift.conf`` (two storage policies, ``gold`` and ``silver``, and the
 configured ``max_file_size``).
 
@@ -51,7 +51,7 @@ import tempfile
 import time
 import warnings
 
-from shunt import layout
+from shunt.core import layout
 
 HOST = '127.0.0.1'
 # below Linux's ephemeral range (32768-60999), so client sockets in
@@ -528,7 +528,7 @@ class Cluster:
                            '-p', str(self.ports['s3'])])
 
     def _spawn_swift(self, server):
-        self._spawn(server, [sys.executable, '-m', 'shunt.aio_server',
+        self._spawn(server, [sys.executable, '-m', 'shunt.tools.aio_server',
                              server, self.conf_path(server), '-v'])
 
     def stop_s3(self):
@@ -636,7 +636,8 @@ class Cluster:
             'disable_fallocate': True,
             'log_name': f'{server}-server',
             'log_level': 'INFO',
-            'log_custom_handlers': 'shunt.aio_server.console_only_logging',
+            'log_custom_handlers':
+                'shunt.tools.aio_server.console_only_logging',
         }
 
     def _write_backend_conf(self, server):

@@ -5,7 +5,7 @@ the local and the archived objects as one container, in Swift's order and
 with every listing parameter (``limit``, ``marker``, ``end_marker``,
 ``prefix``, ``delimiter``, ``reverse``, ``path``) applied to the union,
 exactly as Swift would list it if every archived object were local (see
-:mod:`shunt.splice` for how). A local ``404`` (or any other local answer)
+:mod:`shunt.proxy.splice` for how). A local ``404`` (or any other local answer)
 is returned untouched; ``HEAD`` and account listings are never spliced.
 Parameters Swift refuses get Swift's own answer (``400`` for a value that
 is not UTF-8, ``412`` for a ``limit`` above 10000).
@@ -49,14 +49,14 @@ asked only after Swift answered ``200``, so that a client Swift refuses
 never causes a call to the bucket. Further S3 pages (at most 1,000 keys
 each) are read only while the page being built needs them. Memory is
 bounded by the page size (``limit`` rows, one S3 page). ``reverse`` and
-``path`` listings cost more (see :mod:`shunt.splice`): a reverse listing
+``path`` listings cost more (see :mod:`shunt.proxy.splice`): a reverse listing
 reads the archived keys between ``end_marker`` (or the lowest local row,
 when the local rows fill the page; else the start of the container) and
 ``marker``.
 
 Deleted archived objects
 ------------------------
-An archived object deleted through the shunt (see :mod:`shunt.writes`) is
+An archived object deleted through the shunt (see :mod:`shunt.proxy.writes`) is
 left out of listings. Swift's listings do not show tombstones, so the
 container records when an archived copy was last hidden
 (``X-Container-Sysmeta-Cloud-Shunt-Hidden``) and each archived entry
@@ -95,10 +95,12 @@ from swift.common.utils import close_if_possible
 from swift.common.wsgi import WSGIContext, make_env, make_pre_authed_request
 from swift.proxy.controllers.base import get_container_info
 
-from shunt import SWIFT_SOURCE, splice, tombstones
-from shunt.layout import key_prefix
-from shunt.remote import RemoteError, location_label, unavailable_response
-from shunt.writes import HIDDEN_SYSMETA
+from shunt import SWIFT_SOURCE
+from shunt.core import tombstones
+from shunt.core.layout import key_prefix
+from shunt.core.remote import RemoteError, location_label, unavailable_response
+from shunt.proxy import splice
+from shunt.proxy.writes import HIDDEN_SYSMETA
 
 # local HEADs at a time when reading tombstones of hidden archived rows
 TOMBSTONE_CHECKS = 16

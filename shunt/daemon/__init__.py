@@ -1,0 +1,1 @@
+"""The sync daemon: archives objects of mapped containers (see issue)."""

@@ -1,0 +1,2 @@
+"""The proxy side: the ``cloud_shunt`` middleware and its per-request
+contexts (objects, listings, writes, SLOs, restores)."""
