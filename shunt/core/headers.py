@@ -47,9 +47,14 @@ SWIFT_META_PREFIX = 'X-Object-Meta-'
 PASSED_HEADERS = ('content-disposition', 'content-encoding',
                   'content-language', 'cache-control', 'expires',
                   'x-robots-tag')
+# the archived object's Swift timestamp (``Timestamp.internal``), written by
+# this project's sync daemon: the shunt answers it as ``X-Timestamp`` and
+# ``Last-Modified`` and decides deletes on Swift's own clock with it
+TIMESTAMP_META = 'swift-timestamp'
 # user-metadata keys an archiver uses for its own bookkeeping
 BOOKKEEPING_META = frozenset(('x-static-large-object', 'x-object-manifest',
-                              'swift-slo-etag', 'x-delete-at'))
+                              'swift-slo-etag', 'x-delete-at',
+                              TIMESTAMP_META))
 
 _ENCODED_WORD = re.compile(r'=\?[^?\s]+\?[QqBb]\?[^?\s]*\?=')
 _LEGACY_QUOTED = re.compile(r'^[A-Za-z0-9_.\-~/%]*$')

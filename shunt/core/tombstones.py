@@ -30,6 +30,8 @@ from swift.common.utils import Timestamp
 from shunt.core.headers import parse_http_date
 
 MARK = 0xC5A0
+# the sync daemon's archive deletes (see :func:`archive_timestamp`)
+ARCHIVER_MARK = 0xA5C1
 _MARK_SHIFT = 48
 _HAS_ETAG = 1 << 32
 _DIGEST_MASK = 0xFFFFFFFF
@@ -59,6 +61,25 @@ def parse(value):
 
 def is_marked(ts):
     return ts is not None and ts.offset >> _MARK_SHIFT == MARK
+
+
+def archive_timestamp(version):
+    """The ``X-Timestamp`` of the sync daemon's DELETE of the local copy
+    of ``version`` (the archived object's Timestamp) once it is archived:
+    newer than that version by offset only, so it loses to any later PUT
+    or POST (the object server answers 409), and marked so that neither
+    the shunt (it hides nothing) nor the daemon (it is not a user's delete
+    to propagate) takes it for a client's delete."""
+    version = Timestamp(version)
+    low = (version.offset & ((1 << _MARK_SHIFT) - 1)) + 1
+    return Timestamp(version.timestamp,
+                     offset=(ARCHIVER_MARK << _MARK_SHIFT) | low)
+
+
+def is_archiver_tombstone(ts):
+    """Was this tombstone written by the sync daemon after archiving?"""
+    ts = parse(ts) if not isinstance(ts, Timestamp) else ts
+    return ts is not None and ts.offset >> _MARK_SHIFT == ARCHIVER_MARK
 
 
 def hides(tombstone, archived_time, archived_etag):
