@@ -1,19 +1,44 @@
 #!/bin/bash
-# Install what the demo and the tests need: system packages (memcached)
-# and this project in editable mode with its test extras, into the current
-# Python (${PYTHON:-python3}). Safe to run again: it only does what is
-# missing.
+# Install what the demo and the tests need: system packages (memcached,
+# python3-venv; see bindep.txt) and this project in editable mode with its
+# test extras. Safe to run again: it only does what is missing.
+#
+# Where the project is installed (tools/python-env.sh): into $PYTHON when
+# set, else into the active virtualenv, else into the project's own
+# virtualenv .venv/ (created here with "python3 -m venv" from the first
+# python3 on PATH, or $BASE_PYTHON). The distribution's Python itself is
+# never installed into (PEP 668; no --break-system-packages).
 #
 # CLOUD_SHUNT_BENCH=1 also installs what the benchmarks need (tests/bench):
 # wrk (apt) and the "bench" extras (matplotlib, py-spy). The tests never
 # need them.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-REPO=$(pwd)
-PYTHON=${PYTHON:-$(command -v python3 || command -v python)}
+source "$(dirname "${BASH_SOURCE[0]}")/python-env.sh"
+cd "$REPO"
 
 say() { echo "bootstrap: $*"; }
+
+SUDO=()
+apt_install() {
+    if ! command -v apt-get >/dev/null 2>&1; then
+        say "please install: $* (see bindep.txt)" >&2
+        exit 1
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        if ! command -v sudo >/dev/null 2>&1; then
+            say "need root (or sudo) to install: $*" >&2
+            exit 1
+        fi
+        SUDO=(sudo)
+        [ -t 0 ] || SUDO+=(-n)
+    fi
+    say "installing $* (apt)"
+    export DEBIAN_FRONTEND=noninteractive
+    "${SUDO[@]}" apt-get update -qq
+    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$@" \
+        >/dev/null
+}
 
 # -- system packages (Debian/Ubuntu) -------------------------------------
 BENCH=${CLOUD_SHUNT_BENCH:-0}
@@ -23,32 +48,46 @@ command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ] \
 if [ "$BENCH" = 1 ]; then
     command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 fi
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
-if [ ${#missing[@]} -gt 0 ]; then
-    if ! command -v apt-get >/dev/null 2>&1; then
-        say "please install: ${missing[*]} (see bindep.txt)" >&2
+# -- the Python environment ------------------------------------------------
+PY=$(project_python)
+if [ "$PY" = "$VENV_DIR/bin/python" ] && ! "$PY" -c '' 2>/dev/null; then
+    BASE=${BASE_PYTHON:-$(command -v python3 || true)}
+    if [ -z "$BASE" ]; then
+        apt_install python3 python3-venv
+        BASE=$(command -v python3)
+    fi
+    # Debian/Ubuntu ship venv without ensurepip unless python3-venv is in
+    if ! "$BASE" -c 'import ensurepip, venv' 2>/dev/null; then
+        apt_install python3-venv
+    fi
+    if [ -e "$VENV_DIR" ] && [ ! -d "$VENV_DIR" ]; then
+        say "$VENV_DIR exists and is not a directory; move it away" >&2
         exit 1
     fi
-    if [ "$(id -u)" -eq 0 ]; then
-        SUDO=()
-    elif command -v sudo >/dev/null 2>&1; then
-        SUDO=(sudo)
-        [ -t 0 ] || SUDO+=(-n)
-    else
-        say "need root (or sudo) to install: ${missing[*]}" >&2
-        exit 1
-    fi
-    say "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    "${SUDO[@]}" apt-get update -qq
-    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
+    say "creating the virtualenv $VENV_DIR ($("$BASE" --version 2>&1))"
+    rm -rf "$VENV_DIR"
+    "$BASE" -m venv "$VENV_DIR"
 fi
+
+pip_install() {
+    # a wheel missing for this platform means compiling: then (and only
+    # then) install a compiler and the Python headers, and try again
+    if ! "$PY" -m pip install -q --disable-pip-version-check "$@"; then
+        if command -v gcc >/dev/null 2>&1 && \
+                "$PY" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+            return 1
+        fi
+        apt_install gcc python3-dev
+        "$PY" -m pip install -q --disable-pip-version-check "$@"
+    fi
+}
 
 # -- the project -----------------------------------------------------------
 # Reinstall only when the editable install of this checkout is missing,
 # setup.py changed since, or a requirement is not satisfied.
-if "$PYTHON" - "$REPO" <<'PY'
+if "$PY" - "$REPO" <<'PY'
 import importlib.metadata as md
 import os
 import sys
@@ -91,17 +130,16 @@ PY
 then
     say "swift-cloud-shunt already installed (editable) with test extras"
 else
-    say "pip install -e '.[test]'"
-    "$PYTHON" -m pip install -q --disable-pip-version-check -e '.[test]'
+    say "pip install -e '.[test]' into $("$PY" -c 'import sys; print(sys.prefix)')"
+    pip_install -e '.[test]'
 fi
 if [ "$BENCH" = 1 ]; then
-    if "$PYTHON" -c 'import matplotlib' 2>/dev/null \
-            && command -v py-spy >/dev/null 2>&1; then
+    if "$PY" -c 'import matplotlib' 2>/dev/null \
+            && [ -x "$(dirname "$PY")/py-spy" ]; then
         say "bench extras already installed"
     else
         say "pip install -e '.[test,bench]'"
-        "$PYTHON" -m pip install -q --disable-pip-version-check \
-            -e '.[test,bench]'
+        pip_install -e '.[test,bench]'
     fi
 fi
-say "ready"
+say "ready: $PY"

@@ -1,11 +1,13 @@
 #!/bin/bash
-# Lint, unit tests and functional tests in the current Python environment
-# (run tools/bootstrap.sh first). Every stage runs; the exit status is
+# Lint, unit tests and functional tests in the project's Python
+# environment (tools/python-env.sh; tools/test.sh runs tools/bootstrap.sh
+# first). Every stage runs; the exit status is
 # non-zero if any of them failed. Extra arguments go to both pytest runs.
 set -uo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-PYTHON=${PYTHON:-$(command -v python3 || command -v python)}
+source "$(dirname "${BASH_SOURCE[0]}")/python-env.sh"
+cd "$REPO"
+PYTHON=$(project_python)
 export PYTHONDONTWRITEBYTECODE=1
 
 failed=()

@@ -5,7 +5,8 @@ Subcommands:
 ``cloud-shunt aio [--state-dir DIR]``
     Start an all-in-one Swift cluster with an S3 endpoint on 127.0.0.1 (see
     :mod:`shunt.tools.aio`), print how to use it and keep it running until
-    Ctrl-C or SIGTERM.
+    Ctrl-C
+    or SIGTERM.
 ``cloud-shunt demo [--state-dir DIR] [--check]``
     The same, seeded with a mapped container ``archive`` of ``AUTH_test``
     holding local objects and objects found only in the bucket. ``--check``
@@ -31,6 +32,8 @@ Adding a subcommand::
 
 import argparse
 import contextlib
+import os
+import shlex
 import signal
 import sys
 import time
@@ -110,8 +113,34 @@ def _start_cluster(args):
     return cluster
 
 
+def swift_command():
+    """The ``swift`` client of the Python running this (the project's
+    virtualenv): the one on PATH may be another, or none."""
+    here = os.path.join(os.path.dirname(sys.executable), 'swift')
+    return shlex.quote(here) if os.access(here, os.X_OK) else 'swift'
+
+
+def bucket_listing(cluster):
+    """A shell command listing the bucket's keys with what is installed
+    (boto3 of this Python; no AWS CLI needed)."""
+    code = ('import boto3; s3 = boto3.client("s3", endpoint_url=%r, '
+            'aws_access_key_id=%r, aws_secret_access_key=%r, '
+            'region_name=%r); '
+            '[print(o["Key"]) for p in s3.get_paginator("list_objects_v2")'
+            '.paginate(Bucket=%r) for o in p.get("Contents", [])]' % (
+                cluster.s3_endpoint, cluster.s3_key, cluster.s3_secret,
+                cluster.s3_region, cluster.bucket))
+    return '%s -c %s' % (shlex.quote(sys.executable), shlex.quote(code))
+
+
+def demo_swift(cluster):
+    return (f'{swift_command()} -A {cluster.auth_url} -U test:tester '
+            f'-K testing')
+
+
 def _print_endpoints(cluster):
     storage_url, token = cluster.token()
+    swift = swift_command()
     print(f"""Swift proxy     {cluster.proxy_url}
   auth (v1.0)   {cluster.auth_url}
   users         test:tester / testing    (admin of AUTH_test)
@@ -131,13 +160,10 @@ Proxy log       {cluster.proxy_log_path}
 
 Try:
   export ST_AUTH={cluster.auth_url} ST_USER=test:tester ST_KEY=testing
-  swift stat
-  swift upload mycontainer README.rst
+  {swift} stat
+  {swift} upload mycontainer README.rst
   curl -i -H 'X-Auth-Token: {token}' {storage_url}
-  AWS_ACCESS_KEY_ID={cluster.s3_key} \\
-    AWS_SECRET_ACCESS_KEY={cluster.s3_secret} \\
-    aws --endpoint-url {cluster.s3_endpoint} s3 ls s3://{cluster.bucket} \\
-    --recursive
+  {bucket_listing(cluster)}
 """, flush=True)
     return storage_url, token
 
@@ -262,7 +288,7 @@ def seed_demo(cluster):
 
 
 def _print_demo(cluster, keys, storage_url, token):
-    swift = (f'swift -A {cluster.auth_url} -U test:tester -K testing')
+    swift = demo_swift(cluster)
     lines = [f'Demo: container {DEMO_CONTAINER!r} of {DEMO_ACCOUNT} is '
              f'mapped to bucket {cluster.bucket!r}.',
              '  local objects:    ' + ', '.join(DEMO_LOCAL),
