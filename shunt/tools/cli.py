@@ -35,6 +35,7 @@ import contextlib
 import os
 import shlex
 import signal
+import subprocess
 import sys
 import time
 from urllib.parse import quote
@@ -333,6 +334,7 @@ def check_demo(cluster, keys):
         if got != body:
             failures.append(f'GET {DEMO_CONTAINER}/{name}: local body '
                             f'differs')
+    failures += check_printed_commands(cluster, keys)
     if failures:
         print('FAILED:\n  ' + '\n  '.join(failures), file=sys.stderr,
               flush=True)
@@ -340,6 +342,28 @@ def check_demo(cluster, keys):
         return 1
     print('OK', flush=True)
     return 0
+
+
+def check_printed_commands(cluster, keys):
+    """Run the listing commands the demo prints, as a person pasting them
+    into a shell would; the failures found."""
+    failures = []
+    expected = {
+        f'{demo_swift(cluster)} list {DEMO_CONTAINER}':
+            set(DEMO_LOCAL) | set(DEMO_ARCHIVED),
+        bucket_listing(cluster): set(keys.values()),
+    }
+    for line, names in expected.items():
+        out = subprocess.run(['/bin/sh', '-c', line], capture_output=True,
+                             text=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
+        listed = set(out.stdout.splitlines())
+        if out.returncode != 0 or not names <= listed:
+            failures.append(f'printed command failed ({out.returncode}): '
+                            f'{line}\n    {out.stderr.strip()[-300:]}')
+        else:
+            print(f'printed command OK: {line[:60]}...', flush=True)
+    return failures
 
 
 @command('demo', help='run the all-in-one cluster seeded with a demo',
