@@ -23,6 +23,25 @@ Layout of the state directory::
     log/<component>.log                  every process's console output
     srv/<device>/                        the storage devices
 
+Container nodes and the sync daemon: ``Cluster(container_replicas=3)``
+runs three container servers (``container``, ``container-1``,
+``container-2``: same IP, own ports, own ``devices`` roots ``srv``,
+``srv-1``, ``srv-2``) behind one 3-replica container ring, each a separate
+node of that ring; the default is one. Every container server's config
+carries a ``[cloud-shunt-sync]`` section (:data:`SYNC_DEFAULTS`: the
+cluster's mapping file, ``status_dir`` ``sync-status/<node>``, a short
+``interval`` and ``verification_slack``, fast S3 timeouts; change it with
+:meth:`Cluster.configure_sync`), so ``cloud-shunt-sync <node's conf>``
+runs the daemon as on a real container node: :meth:`Cluster.sync_once`
+(one pass, exit status and output), :meth:`Cluster.start_sync`,
+:meth:`Cluster.stop_sync`, :meth:`Cluster.kill_sync` (SIGKILL) and
+:meth:`Cluster.sync_log_path`; :meth:`Cluster.stop_container_server` takes
+one container node down. More state::
+
+    srv-<n>/  sync-status/<node>/        container node n's devices, and
+                                         each node's daemon progress files
+    log/sync-<node>.log                  each node's daemon output
+
 Users (tempauth): ``test:tester``/``testing`` (admin of ``AUTH_test``),
 ``test:tester3``/``testing3`` (non-admin user of ``AUTH_test``) and
 ``test2:tester2``/``testing2`` (admin of ``AUTH_test2``).
@@ -89,6 +108,19 @@ def proxy_pipeline(shunt_in_pipeline=True):
     return ' '.join(f for f in PIPELINE.split() if f != 'cloud_shunt')
 STOP_GRACE = 5.0
 LOG_TAIL_LINES = 30
+# the [cloud-shunt-sync] section of every container server's config (plus
+# conf_file, status_dir and log_name, set per node); Cluster(sync_conf=...)
+# and Cluster.configure_sync() change it
+SYNC_DEFAULTS = {
+    'interval': 2,
+    'verification_slack': 5,
+    'concurrency': 4,
+    'conn_timeout': 2,
+    'read_timeout': 10,
+    's3_max_attempts': 2,
+    'log_level': 'INFO',
+}
+SYNC_ONCE_TIMEOUT = 300.0
 # a port found in use at start-up is retried with new ports this often
 START_ATTEMPTS = 3
 
@@ -295,6 +327,10 @@ class Cluster:
     :param shunt_in_pipeline: run ``cloud_shunt`` in the proxy pipeline
         (False: the same pipeline without it, e.g. to measure its
         overhead).
+    :param container_replicas: container servers, one per replica of the
+        container ring (1 or more; 3 for the daemon's distribution).
+    :param sync_conf: options of the ``[cloud-shunt-sync]`` section over
+        :data:`SYNC_DEFAULTS` (a value of None removes one).
 
     Every component is started in its own session (so a terminal's Ctrl-C
     reaches only the controlling process, which stops them in order) and
@@ -308,7 +344,12 @@ class Cluster:
                  proxy_conf=None, proxy_workers=1,
                  max_file_size=DEFAULT_MAX_FILE_SIZE, bucket=DEFAULT_BUCKET,
                  start_timeout=30.0, keep_state_dir=False,
-                 shunt_in_pipeline=True):
+                 shunt_in_pipeline=True, container_replicas=1,
+                 sync_conf=None):
+        if int(container_replicas) < 1:
+            raise ValueError('container_replicas must be at least 1')
+        self.container_replicas = int(container_replicas)
+        self.sync_conf = dict(SYNC_DEFAULTS, **(sync_conf or {}))
         self._remove_state_dir = state_dir is None and not keep_state_dir
         self.state_dir = os.path.abspath(
             state_dir or tempfile.mkdtemp(prefix='cloud-shunt-aio-'))
@@ -332,6 +373,7 @@ class Cluster:
         self._last_mapping_mtime = 0
         self._atexit = None
         self.started = False
+        self._sync_offsets = {}
 
     # -- addresses ------------------------------------------------------
 
@@ -353,8 +395,9 @@ class Cluster:
 
     def log_path(self, component):
         """The log file of ``component`` (``proxy``, ``account``,
-        ``container``, ``object``, ``s3`` or ``memcached``)."""
-        name = f'{component}-server' if component in BACKENDS + (
+        ``container`` (or another container node's name), ``object``,
+        ``s3``, ``memcached`` or ``sync-<container node>``)."""
+        name = f'{component}-server' if component in self.backend_nodes + (
             'proxy',) else component
         return os.path.join(self.log_dir, f'{name}.log')
 
@@ -364,6 +407,42 @@ class Cluster:
 
     def conf_path(self, server):
         return os.path.join(self.state_dir, f'{server}-server.conf')
+
+    # -- container nodes ------------------------------------------------
+
+    @property
+    def container_nodes(self):
+        """The container servers' names, in ring device order:
+        ``('container',)`` or ``('container', 'container-1', ...)``."""
+        return ('container',) + tuple(
+            f'container-{i}' for i in range(1, self.container_replicas))
+
+    @property
+    def backend_nodes(self):
+        """Every account, container and object server's name."""
+        return ('account',) + self.container_nodes + ('object',)
+
+    def container_node(self, node):
+        """A container node's name, from its name or its index."""
+        if isinstance(node, int):
+            return self.container_nodes[node]
+        if node not in self.container_nodes:
+            raise ValueError(f'no container node {node!r}')
+        return node
+
+    def node_devices_dir(self, server):
+        """The ``devices`` root of a server: container node n > 0 has its
+        own (``srv-<n>``), so that no node sees another's replicas."""
+        if server in self.container_nodes[1:]:
+            return os.path.join(self.state_dir,
+                                'srv-' + server.rsplit('-', 1)[1])
+        return self.devices_dir
+
+    def node_device(self, server):
+        """The ring device name of a container node."""
+        if server == 'container':
+            return 'cont'
+        return 'cont-' + server.rsplit('-', 1)[1]
 
     # -- lifecycle ------------------------------------------------------
 
@@ -399,13 +478,13 @@ class Cluster:
     def _start_once(self):
         for path in (self.state_dir, self.log_dir, self.devices_dir):
             os.makedirs(path, exist_ok=True)
-        names = ('memcached', 's3') + BACKENDS + ('proxy',)
+        names = ('memcached', 's3') + self.backend_nodes + ('proxy',)
         self.ports = dict(zip(names, pick_ports(len(names)),
                               strict=True))
         self._s3_client = None  # bound to the previous endpoint
         self._write_swift_conf()
         self._write_rings()
-        for server in BACKENDS:
+        for server in self.backend_nodes:
             self._write_backend_conf(server)
         self._write_proxy_conf(self.filter_conf, self.proxy_conf)
         if not os.path.exists(self.mapping_file):
@@ -413,7 +492,7 @@ class Cluster:
         deadline = time.monotonic() + self.start_timeout
         self._spawn_memcached()
         self._spawn_s3()
-        for server in BACKENDS:
+        for server in self.backend_nodes:
             self._spawn_swift(server)
         # the proxy starts while the others come up: it only needs them
         # when requests arrive
@@ -421,7 +500,7 @@ class Cluster:
         self._wait_until(deadline, 'memcached',
                          lambda: _memcached_answers(self.ports['memcached']))
         self._wait_s3(deadline)
-        for server in BACKENDS:
+        for server in self.backend_nodes:
             self._wait_healthcheck(server, deadline)
         self._wait_proxy(deadline)
 
@@ -528,8 +607,9 @@ class Cluster:
                            '-p', str(self.ports['s3'])])
 
     def _spawn_swift(self, server):
+        kind = 'container' if server in self.container_nodes else server
         self._spawn(server, [sys.executable, '-m', 'shunt.tools.aio_server',
-                             server, self.conf_path(server), '-v'])
+                             kind, self.conf_path(server), '-v'])
 
     def stop_s3(self):
         """Stop the S3 endpoint (every bucket and object is lost)."""
@@ -591,6 +671,131 @@ class Cluster:
         proc = self.procs.get('proxy')
         return bool(proc and proc.running())
 
+    def stop_container_server(self, node):
+        """Stop one container server (its daemon keeps running, if any):
+        updates for it wait in the object server's async pendings."""
+        self._stop_processes([self.container_node(node)])
+
+    def start_container_server(self, node):
+        """Start a stopped container server again, on its port."""
+        name = self.container_node(node)
+        self._stop_processes([name])
+        self._spawn_swift(name)
+        self._wait_healthcheck(name, time.monotonic() + self.start_timeout)
+
+    # -- the sync daemon ------------------------------------------------
+
+    def sync_status_dir(self, node):
+        """The daemon's progress files of a container node."""
+        return os.path.join(self.state_dir, 'sync-status',
+                            self.container_node(node))
+
+    def sync_log_path(self, node):
+        """The daemon's output of a container node (every run appends)."""
+        return self.log_path(f'sync-{self.container_node(node)}')
+
+    def sync_argv(self, node, args=()):
+        """The daemon's command line on a container node."""
+        return [sys.executable, '-m', 'shunt.daemon',
+                self.conf_path(self.container_node(node)), '-v', *args]
+
+    def _sync_section(self, server):
+        section = {
+            'conf_file': self.mapping_file,
+            'status_dir': self.sync_status_dir(server),
+            'log_name': 'cloud-shunt-sync',
+        }
+        section.update(self.sync_conf)
+        return section
+
+    def configure_sync(self, **options):
+        """Change ``[cloud-shunt-sync]`` options of every container node
+        (None removes one; see :data:`SYNC_DEFAULTS`); a daemon reads them
+        when it starts."""
+        self.sync_conf.update(options)
+        if self.ports:
+            for node in self.container_nodes:
+                self._write_backend_conf(node)
+
+    def _sync_names(self, node):
+        nodes = (self.container_nodes if node is None
+                 else (self.container_node(node),))
+        return [f'sync-{name}' for name in nodes]
+
+    def start_sync(self, node=None, args=(), once=False):
+        """Start the daemon on a container node (name or index; None: on
+        every node), as a long-running process, or for one pass with
+        ``once``; a daemon already running there is left alone. Stopped by
+        :meth:`stop_sync`, :meth:`kill_sync`, :meth:`stop`; a pass is
+        awaited with :meth:`wait_sync`."""
+        for name in self._sync_names(node):
+            proc = self.procs.get(name)
+            if proc is not None and proc.running():
+                continue
+            self._stop_processes([name])
+            server = name[len('sync-'):]
+            log = self.log_path(name)
+            self._sync_offsets[name] = (os.path.getsize(log)
+                                        if os.path.exists(log) else 0)
+            argv = self.sync_argv(server, list(args) + (
+                ['--once'] if once else []))
+            self._spawn(name, argv)
+
+    def wait_sync(self, node=None, timeout=SYNC_ONCE_TIMEOUT):
+        """Wait for daemons started by :meth:`start_sync` to exit: ``(exit
+        status, output of this run)`` of the node, or a list of them in
+        node order when ``node`` is None. Raises :class:`ClusterError`
+        (after killing them) if they run longer than ``timeout``."""
+        names = self._sync_names(node)
+        deadline = time.monotonic() + timeout
+        results = []
+        for name in names:
+            proc = self.procs.get(name)
+            if proc is None:
+                raise ClusterError(f'{name}: not started')
+            try:
+                status = proc.popen.wait(
+                    timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.kill_sync(node)
+                raise self._failure(name, f'still running after '
+                                          f'{timeout:g}s (killed)')
+            results.append((status, self.sync_output(name[5:])))
+        self._stop_processes(names)
+        return results if node is None else results[0]
+
+    def sync_once(self, node=None, args=(), timeout=SYNC_ONCE_TIMEOUT):
+        """One pass (``--once``) of the daemon on a node, or on every
+        node at the same time (None); returns what :meth:`wait_sync`
+        returns."""
+        self.start_sync(node, args, once=True)
+        return self.wait_sync(node, timeout)
+
+    def sync_output(self, node):
+        """What the node's daemon logged since its last start."""
+        name = f'sync-{self.container_node(node)}'
+        try:
+            with open(self.log_path(name), 'rb') as fp:
+                fp.seek(self._sync_offsets.get(name, 0))
+                return fp.read().decode('utf-8', 'replace')
+        except OSError:
+            return ''
+
+    def sync_running(self, node):
+        proc = self.procs.get(f'sync-{self.container_node(node)}')
+        return bool(proc and proc.running())
+
+    def stop_sync(self, node=None):
+        """Stop the daemon of a node (None: every node) with SIGTERM."""
+        self._stop_processes(self._sync_names(node))
+
+    def kill_sync(self, node=None):
+        """SIGKILL the daemon of a node (None: every node) and reap it."""
+        names = [n for n in self._sync_names(node) if n in self.procs]
+        for name in names:
+            self.procs[name].signal(signal.SIGKILL)
+        self._stop_processes(names)
+
     # -- configuration files --------------------------------------------
 
     def _write_swift_conf(self):
@@ -610,12 +815,18 @@ class Cluster:
         builders = os.path.join(self.state_dir, 'builders')
         os.makedirs(builders, exist_ok=True)
         for ring_name, server, device in RINGS:
-            os.makedirs(os.path.join(self.devices_dir, device),
-                        exist_ok=True)
-            builder = RingBuilder(6, 1, 1)
-            builder.add_dev({'id': 0, 'region': 1, 'zone': 1, 'ip': HOST,
-                             'port': self.ports[server], 'device': device,
-                             'weight': 1.0})
+            nodes = [(server, device)]
+            if ring_name == 'container':
+                nodes = [(node, self.node_device(node))
+                         for node in self.container_nodes]
+            builder = RingBuilder(6, len(nodes), 1)
+            for dev_id, (node, dev) in enumerate(nodes):
+                os.makedirs(os.path.join(self.node_devices_dir(node), dev),
+                            exist_ok=True)
+                builder.add_dev({'id': dev_id, 'region': 1,
+                                 'zone': dev_id + 1, 'ip': HOST,
+                                 'port': self.ports[node], 'device': dev,
+                                 'weight': 1.0})
             builder.rebalance()
             builder.save(os.path.join(builders, f'{ring_name}.builder'))
             builder.get_ring().save(
@@ -641,13 +852,17 @@ class Cluster:
         }
 
     def _write_backend_conf(self, server):
+        default = self._default_section(server, self.ports[server], 0)
+        default['devices'] = self.node_devices_dir(server)
+        kind = 'container' if server in self.container_nodes else server
         sections = [
-            ('DEFAULT', self._default_section(server, self.ports[server],
-                                              0)),
-            ('pipeline:main', {'pipeline': f'healthcheck {server}-server'}),
+            ('DEFAULT', default),
+            ('pipeline:main', {'pipeline': f'healthcheck {kind}-server'}),
             ('filter:healthcheck', {'use': 'egg:swift#healthcheck'}),
-            (f'app:{server}-server', {'use': f'egg:swift#{server}'}),
+            (f'app:{kind}-server', {'use': f'egg:swift#{kind}'}),
         ]
+        if kind == 'container':
+            sections.append(('cloud-shunt-sync', self._sync_section(server)))
         _write_atomic(self.conf_path(server), _ini(sections).encode())
 
     def _write_proxy_conf(self, filter_conf, proxy_conf,
