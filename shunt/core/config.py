@@ -11,8 +11,10 @@ be pointed at directly::
     ]}
 
 Only profiles with ``merge_namespaces: true`` are served by the shunt; others
-(plain sync/archive profiles of the 1space daemon) are skipped with one INFO
-line each. Keys the shunt does not use are accepted and ignored.
+(plain sync/archive profiles) are skipped with one INFO line each. The sync
+daemon (:mod:`shunt.daemon`) reads the same file and handles *every*
+profile, like 1space's daemon did. Keys neither program uses are accepted
+and ignored.
 
 Profile fields read by the shunt:
 
@@ -53,6 +55,44 @@ Profile fields read by the shunt:
 ``propagate_delete``
     A DELETE through Swift also deletes the bucket copy (default ``false``:
     the copy is kept in the bucket and hidden, see :mod:`shunt.proxy.writes`).
+    The sync daemon reads the same key for the delete *rows* it finds in
+    the container DB, with 1space's default ``true`` when the key is absent
+    (see "Deletes" below).
+
+Profile fields read by the sync daemon (1space's keys and defaults):
+
+``copy_after`` (seconds, default ``0``)
+    An object is copied only once its last PUT or POST is this old.
+``retain_local`` (default ``true``)
+    ``true``: **sync** mode, the bucket is a copy of the container and the
+    local objects stay. ``false``: **archive** mode, the local copy is
+    deleted once the bucket holds a verified copy of exactly that version
+    (the shunt, ``merge_namespaces``, serves it back).
+``retain_local_segments`` (default ``false``)
+    Archive mode only: ``true`` keeps the local segments of archived large
+    objects.
+``exclude_pattern``
+    A Python regular expression; objects whose names match it (from the
+    start, :func:`re.match`) are neither copied nor deleted remotely. Empty
+    or absent excludes nothing (unlike 1space, where ``""`` excluded all).
+``selection_criteria``
+    Only objects whose metadata match are copied. A criterion is an object
+    with exactly one key: ``{"AND": [criteria]}``, ``{"OR": [criteria]}``,
+    ``{"NOT": criterion}``, or ``{"<header name>": "<value>"}`` (compared
+    case-insensitively with the object's header, e.g.
+    ``{"x-object-meta-tier": "cold"}``). ``{}`` or absent selects all.
+
+Deletes: a DELETE *through the proxy* of a shunted container is the
+shunt's (``propagate_delete`` absent = false: the bucket copy stays and is
+hidden); a delete *row* the daemon finds in the container DB (any DELETE,
+whichever way it reached Swift) deletes the bucket copy when
+``propagate_delete`` is true or absent (1space's default), guarded so that
+a bucket copy newer than the tombstone is never deleted. The daemon's own
+archive tombstones are never propagated. For a shunted profile, set the
+key explicitly so both programs agree: ``false`` keeps deleted objects in
+the bucket (hidden by the shunt), ``true`` deletes them there at once.
+Absent, the shunt first hides the bucket copy and the daemon's next pass
+deletes it.
 
 Booleans must be JSON ``true``/``false`` (the strings ``"true"``/``"false"``,
 ``"yes"``/``"no"``, ``"on"``/``"off"``, ``"1"``/``"0"`` are accepted; any
@@ -65,6 +105,7 @@ stops the proxy; on reload the previous mappings stay in force.
 import dataclasses
 import json
 import os
+import re
 import time
 
 from swift.common.utils.config import TRUE_VALUES
@@ -104,10 +145,19 @@ class Profile:
     protocol: str = 's3'
     restore_object: bool = False
     restore_ttl: int | None = None
-    propagate_delete: bool = False
+    # None when absent: the shunt reads it as false, the daemon as true
+    propagate_delete: bool | None = None
     archive_restore_days: int = 0
     archive_restore_tier: str = 'Standard'
     all_containers: bool = False
+    merge_namespaces: bool = False
+    # the sync daemon's keys
+    copy_after: int = 0
+    retain_local: bool = True
+    retain_local_segments: bool = False
+    exclude_pattern: re.Pattern | None = None
+    selection_criteria: dict | None = dataclasses.field(default=None,
+                                                        hash=False)
     # every other key of the profile, secrets removed, for later features
     extra: dict = dataclasses.field(default_factory=dict, compare=False,
                                     repr=False, hash=False)
@@ -195,14 +245,74 @@ def _choice(raw, path, index, field, choices):
     return value
 
 
-def parse_profile(raw, path, index):
+def _count(raw, path, index, field, default=0):
+    value = raw.get(field)
+    if value is None:
+        return default
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f'{_where(path, index, field)}: expected a whole '
+                          f'number of seconds, got {json.dumps(value)}')
+    return value
+
+
+def _pattern(raw, path, index, field):
+    value = _string(raw, path, index, field)
+    if not value:
+        return None
+    try:
+        return re.compile(value)
+    except re.error as err:
+        raise ConfigError(f'{_where(path, index, field)}: not a valid '
+                          f'regular expression: {err}')
+
+
+CRITERIA_OPERATORS = ('AND', 'OR', 'NOT')
+
+
+def check_criteria(value, where):
+    """Validate a ``selection_criteria`` criterion (see the module
+    docstring); ``where`` names it in errors."""
+    if not isinstance(value, dict):
+        raise ConfigError(f'{where}: expected an object, got '
+                          f'{type(value).__name__}')
+    if len(value) != 1:
+        raise ConfigError(f'{where}: expected exactly one key (AND, OR, NOT '
+                          f'or a header name), got {len(value)}')
+    ((key, operand),) = value.items()
+    if key in ('AND', 'OR'):
+        if not isinstance(operand, list):
+            raise ConfigError(f'{where}.{key}: expected a list of criteria')
+        for number, item in enumerate(operand):
+            check_criteria(item, f'{where}.{key}[{number}]')
+    elif key == 'NOT':
+        check_criteria(operand, f'{where}.NOT')
+    elif not key.strip():
+        raise ConfigError(f'{where}: empty header name')
+    elif not isinstance(operand, str):
+        raise ConfigError(f'{where}.{key}: expected a string value, got '
+                          f'{json.dumps(operand)}')
+
+
+def _criteria(raw, path, index, field):
+    value = raw.get(field)
+    if value is None or value == {}:
+        return None
+    check_criteria(value, _where(path, index, field))
+    return value
+
+
+def parse_profile(raw, path, index, shunted_only=True):
     """Validate one entry of ``containers``; return a :class:`Profile`, or
-    None when the entry is not shunted (no ``merge_namespaces``)."""
+    None when the entry is not shunted (no ``merge_namespaces``) and
+    ``shunted_only`` (the shunt's view; the daemon takes every profile)."""
     if not isinstance(raw, dict):
         raise ConfigError(f'{_where(path, index)}: expected an object, got '
                           f'{type(raw).__name__}')
-    if not parse_bool(raw.get('merge_namespaces'), path, index,
-                      'merge_namespaces'):
+    merge = parse_bool(raw.get('merge_namespaces'), path, index,
+                       'merge_namespaces')
+    if shunted_only and not merge:
         return None
     protocol = _string(raw, path, index, 'protocol', default='s3')
     if protocol == 'swift':
@@ -246,7 +356,17 @@ def parse_profile(raw, path, index):
                                   'restore_object'),
         restore_ttl=_seconds(raw, path, index, 'restore_ttl'),
         propagate_delete=parse_bool(raw.get('propagate_delete'), path,
-                                    index, 'propagate_delete'),
+                                    index, 'propagate_delete', None),
+        merge_namespaces=merge,
+        copy_after=_count(raw, path, index, 'copy_after'),
+        retain_local=parse_bool(raw.get('retain_local'), path, index,
+                                'retain_local', True),
+        retain_local_segments=parse_bool(raw.get('retain_local_segments'),
+                                         path, index,
+                                         'retain_local_segments'),
+        exclude_pattern=_pattern(raw, path, index, 'exclude_pattern'),
+        selection_criteria=_criteria(raw, path, index,
+                                     'selection_criteria'),
         archive_restore_days=_whole(raw, path, index,
                                     'archive_restore_days'),
         archive_restore_tier=_choice(raw, path, index,
@@ -286,8 +406,9 @@ class Mappings:
         return {account for account, _ in self.by_key}
 
 
-def parse_mappings(data, path):
-    """Validate a decoded mapping document; return :class:`Mappings`."""
+def parse_mappings(data, path, shunted_only=True):
+    """Validate a decoded mapping document; return :class:`Mappings`
+    (only the shunted profiles unless ``shunted_only`` is false)."""
     if not isinstance(data, dict):
         raise ConfigError(f'{path}: expected a JSON object with a '
                           f'"containers" list')
@@ -296,7 +417,7 @@ def parse_mappings(data, path):
         raise ConfigError(f'{path}: "containers" must be a list')
     profiles, skipped, seen = [], [], {}
     for index, raw in enumerate(entries):
-        profile = parse_profile(raw, path, index)
+        profile = parse_profile(raw, path, index, shunted_only)
         if profile is None:
             skipped.append((index, raw.get('account'), raw.get('container')))
             continue
@@ -311,7 +432,7 @@ def parse_mappings(data, path):
     return Mappings(profiles, skipped)
 
 
-def load_mappings(path):
+def load_mappings(path, shunted_only=True):
     """Read and validate the mapping file at ``path``."""
     try:
         with open(path, 'rb') as fp:
@@ -325,7 +446,7 @@ def load_mappings(path):
         raise ConfigError(f'{path}: not valid JSON: {err}')
     except RecursionError:
         raise ConfigError(f'{path}: not valid JSON: nested too deeply')
-    return parse_mappings(data, path)
+    return parse_mappings(data, path, shunted_only)
 
 
 class MappingSource:
@@ -336,13 +457,15 @@ class MappingSource:
     and the last good mappings stay in force.
     """
 
-    def __init__(self, path, reload_interval, logger, clock=time.monotonic):
+    def __init__(self, path, reload_interval, logger, clock=time.monotonic,
+                 shunted_only=True):
         self.path = path
         self.reload_interval = reload_interval
         self.logger = logger
         self.clock = clock
+        self.shunted_only = shunted_only
         self._signature = self._stat()
-        self.mappings = load_mappings(path)
+        self.mappings = load_mappings(path, shunted_only)
         self._log_loaded()
         self._next_check = clock() + reload_interval
 
@@ -359,8 +482,9 @@ class MappingSource:
                 'Mapping %s containers[%d] (%s/%s) is not shunted: '
                 'merge_namespaces is not true', self.path, index, account,
                 container)
-        self.logger.info('Loaded %d shunted mapping(s) from %s',
-                         len(self.mappings), self.path)
+        self.logger.info('Loaded %d %smapping(s) from %s',
+                         len(self.mappings),
+                         'shunted ' if self.shunted_only else '', self.path)
 
     def current(self):
         now = self.clock()
@@ -375,7 +499,7 @@ class MappingSource:
             return
         self._signature = signature
         try:
-            mappings = load_mappings(self.path)
+            mappings = load_mappings(self.path, self.shunted_only)
         except ConfigError as err:
             self.logger.error('Keeping the previous %d mapping(s): %s',
                               len(self.mappings), err)

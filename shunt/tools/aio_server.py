@@ -11,8 +11,9 @@ a server's config only redirects the hash settings, not the policies or
 constraints already parsed. This launcher reads ``swift_dir`` from the
 config's ``[DEFAULT]`` section and points Swift at it *before* those
 modules are imported (and reloads them in case something imported them
-earlier), then hands over to the server's usual entry point. A missing
-``swift_dir`` is an error: the launcher never falls back to ``/etc/swift``.
+earlier; see :mod:`shunt.core.swiftdir`), then hands over to the server's
+usual entry point. A missing ``swift_dir`` is an error: the launcher never
+falls back to ``/etc/swift``.
 
 It also provides :func:`console_only_logging`, a ``log_custom_handlers``
 hook that drops the syslog handler Swift attaches to every logger, so that
@@ -20,10 +21,10 @@ a server run with ``-v`` logs to its console (stderr) only and never sends
 datagrams to a syslog daemon.
 """
 
-import configparser
 import importlib
-import os
 import sys
+
+from shunt.core.swiftdir import swift_dir_of, use_swift_dir
 
 SERVERS = {
     'account': 'swift.account.server',
@@ -31,32 +32,6 @@ SERVERS = {
     'object': 'swift.obj.server',
     'proxy': 'swift.proxy.server',
 }
-
-
-def swift_dir_of(conf_path):
-    """The ``swift_dir`` named in the ``[DEFAULT]`` section of a server
-    config; raises ValueError when there is none."""
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    if not parser.read(conf_path):
-        raise ValueError(f'{conf_path}: cannot read the config file')
-    swift_dir = parser.defaults().get('swift_dir')
-    if not swift_dir:
-        raise ValueError(f'{conf_path}: [DEFAULT] swift_dir is not set')
-    return swift_dir
-
-
-def use_swift_dir(swift_dir):
-    """Make this process's Swift read ``<swift_dir>/swift.conf``."""
-    swift_conf = os.path.join(swift_dir, 'swift.conf')
-    if not os.path.isfile(swift_conf):
-        raise ValueError(f'{swift_conf}: no such file')
-    from swift.common import utils
-    utils.set_swift_dir(swift_dir)
-    # set_swift_dir only re-validates the hash settings: load (or reload)
-    # constraints and storage policies from the new file as well
-    from swift.common import constraints, storage_policy
-    constraints.reload_constraints()
-    storage_policy.reload_storage_policies()
 
 
 def console_only_logging(conf, name, log_to_console, log_route, fmt, logger,
