@@ -29,6 +29,10 @@ import pytest
 
 from shunt.tools.aio import Cluster
 
+# the sync daemon's tests: a 3-container-node cluster (session) and its
+# per-test environment
+from tests.functional.sync_support import sync_cluster, sync_env  # noqa
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 

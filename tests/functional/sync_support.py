@@ -1,0 +1,381 @@
+"""Support for the sync daemon's functional tests (``test_sync_*.py``).
+
+* :func:`sync_cluster` (a session fixture, imported by ``conftest.py``):
+  a second all-in-one cluster with three container nodes (a 3-replica
+  container ring) and an :class:`~tests.functional.s3faults.S3FaultProxy`
+  in front of its S3 endpoint; :func:`sync_env` (function scope) hands
+  it to a test as a :class:`SyncEnv` and puts everything back afterwards
+  (daemons stopped, faults healed, daemon options reset, mapping emptied).
+* Ownership: :func:`owner` says which container node's daemon handles a
+  row first (the daemon's rule, computed here from the cluster's own ring
+  and hash settings, so that tests can target one node's share).
+* The oracle: :func:`record` answers a list of requests for an object
+  while it is local; :func:`assert_same_answers` compares the answers for
+  the archived object with them (bodies, statuses, every header but the
+  per-request ones).
+"""
+
+import configparser
+import hashlib
+import http.client
+import json
+import os
+import struct
+import time
+import urllib.parse
+
+import pytest
+
+from shunt.core import layout
+from tests.functional.s3faults import S3FaultProxy
+
+MiB = 1024 * 1024
+ACCOUNT = 'AUTH_test'
+BYPASS = {'X-Cloud-Sync-Shunt-Bypass': 'true'}
+# differ between any two responses by nature (Content-Location tells
+# where an answer came from: checked separately)
+VOLATILE = {'x-trans-id', 'x-openstack-request-id', 'date', 'connection',
+            'content-location'}
+
+
+def quote(name):
+    return urllib.parse.quote(name.encode('utf-8'))
+
+
+def body_of(size, seed):
+    """``size`` bytes that differ for every seed and at every offset."""
+    block = hashlib.sha256(seed.encode('utf-8')).digest() * 2048  # 64 KiB
+    out = bytearray()
+    n = 0
+    while len(out) < size:
+        out += hashlib.sha256(b'%d' % n).digest()[:4] + block[:65532]
+        n += 1
+    return bytes(out[:size])
+
+
+# -- the cluster -----------------------------------------------------------
+
+class SyncEnv:
+    """What a daemon test works with (see the module doc)."""
+
+    def __init__(self, cluster, proxy):
+        self.cluster = cluster
+        self.proxy = proxy
+        self.s3 = cluster.s3_client()
+        self.bucket = cluster.bucket
+        self.conn = cluster.swift_conn()
+        url, self.token = cluster.token()
+        self.base = urllib.parse.urlsplit(url).path
+        self.account = self.base.split('/')[2]
+
+    # profiles and containers
+
+    def profile(self, container, **overrides):
+        """A profile of the test account's ``container`` whose endpoint is
+        the fault proxy (so every S3 call is seen)."""
+        overrides.setdefault('aws_endpoint', self.proxy.url)
+        return self.cluster.profile(self.account, container, **overrides)
+
+    def map(self, *profiles):
+        self.cluster.write_mappings(list(profiles))
+
+    def key(self, container, name):
+        return layout.object_key(self.account, container, name)
+
+    def manifest_key(self, container, name):
+        return layout.manifest_key(self.account, container, name)
+
+    # requests through the proxy
+
+    def request(self, method, container, name=None, headers=None,
+                query=None, body=None, timeout=60):
+        """(status, lower-cased headers, body) of one proxy request."""
+        path = f'{self.base}/{quote(container)}'
+        if name is not None:
+            path += f'/{quote(name)}'
+        if query:
+            path += '?' + (query if isinstance(query, str)
+                           else urllib.parse.urlencode(query))
+        url = urllib.parse.urlsplit(self.cluster.proxy_url)
+        conn = http.client.HTTPConnection(url.hostname, url.port,
+                                          timeout=timeout)
+        try:
+            conn.request(method, path, body=body,
+                         headers=dict(headers or {},
+                                      **{'X-Auth-Token': self.token}))
+            resp = conn.getresponse()
+            data = resp.read()
+        finally:
+            conn.close()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, \
+            data
+
+    def local_status(self, container, name):
+        """The status of a HEAD of the local copy only (bypass)."""
+        return self.request('HEAD', container, name, BYPASS)[0]
+
+    def local_get(self, container, name):
+        return self.request('GET', container, name, BYPASS)
+
+    # the daemon
+
+    def run(self, nodes=None, expect=0, timeout=240):
+        """One pass at the same time on ``nodes`` (a node, a list of them,
+        None: every node); asserts each exit status is ``expect`` (None:
+        no check, a callable: a check of it) and returns the ``(status,
+        output)`` of each."""
+        names = self._nodes(nodes)
+        for name in names:
+            self.cluster.start_sync(name, once=True)
+        results = [self.cluster.wait_sync(name, timeout) for name in names]
+        for (status, output), name in zip(results, names, strict=True):
+            ok = (expect is None or
+                  (expect(status) if callable(expect) else
+                   status == expect))
+            assert ok, (f'daemon on {name}: exit status {status}, '
+                        f'expected {expect}; its output:\n'
+                        f'{output[-6000:]}')
+        return results
+
+    def _nodes(self, nodes):
+        if nodes is None:
+            return list(self.cluster.container_nodes)
+        if isinstance(nodes, (str, int)):
+            nodes = [nodes]
+        return [self.cluster.container_node(n) for n in nodes]
+
+    def owner(self, container, name):
+        return owner(self.cluster, self.account, container, name)
+
+    # the bucket
+
+    def head_key(self, key):
+        """The bucket's HEAD of ``key`` (a dict), or None if absent."""
+        try:
+            return self.s3.head_object(Bucket=self.bucket, Key=key)
+        except self.s3.exceptions.ClientError as err:
+            if err.response['Error']['Code'] in ('404', 'NoSuchKey'):
+                return None
+            raise
+
+    def open_uploads(self):
+        """The bucket's multipart uploads that are still open."""
+        resp = self.s3.list_multipart_uploads(Bucket=self.bucket)
+        return [(u['Key'], u['UploadId']) for u in resp.get('Uploads', [])]
+
+    def abort_open_uploads(self):
+        for key, upload_id in self.open_uploads():
+            self.s3.abort_multipart_upload(Bucket=self.bucket, Key=key,
+                                           UploadId=upload_id)
+
+    # writing objects
+
+    def put(self, container, name, body, content_type='application/x-test',
+            meta=None, headers=None):
+        hdrs = {f'X-Object-Meta-{k}': v for k, v in (meta or {}).items()}
+        hdrs.update(headers or {})
+        return self.conn.put_object(container, name, body,
+                                    content_type=content_type, headers=hdrs)
+
+    def put_slo(self, container, name, sizes, seed, segments_container=None,
+                content_type='application/x-slo', meta=None):
+        """An SLO of segments of ``sizes`` bytes (in
+        ``<container>-segments``); returns its whole body."""
+        seg_container = segments_container or f'{container}-segments'
+        self.conn.put_container(seg_container)
+        manifest, whole = [], []
+        for i, size in enumerate(sizes):
+            body = body_of(size, f'{seed}-{i}')
+            seg = f'{name}/{seed}/{i:04d}'
+            etag = self.conn.put_object(seg_container, seg, body)
+            manifest.append({'path': f'/{seg_container}/{seg}',
+                             'etag': etag, 'size_bytes': size})
+            whole.append(body)
+        hdrs = {f'X-Object-Meta-{k}': v for k, v in (meta or {}).items()}
+        self.conn.put_object(container, name, json.dumps(manifest),
+                             content_type=content_type, headers=hdrs,
+                             query_string='multipart-manifest=put')
+        return b''.join(whole)
+
+
+def owner(cluster, account, container, name):
+    """The container node whose daemon owns a row: ordinal ``i`` in the
+    container's primary nodes (ring order) where ``i`` is the first four
+    bytes of the object's path hash (big-endian) modulo the replica count
+    (swift-container-sync's rule)."""
+    nodes = primary_nodes(cluster, account, container)
+    digest = _hash_path(cluster, account, container, name)
+    return nodes[struct.unpack('>I', digest[:4])[0] % len(nodes)]
+
+
+def primary_nodes(cluster, account, container):
+    """The container nodes holding ``account/container``, in ring order."""
+    from swift.common.ring import RingData
+    ring = RingData.load(os.path.join(cluster.state_dir,
+                                      'container.ring.gz'))
+    digest = _hash_path(cluster, account, container)
+    part = struct.unpack_from('>I', digest)[0] >> ring._part_shift
+    by_port = {cluster.ports[node]: node for node in cluster.container_nodes}
+    nodes, seen = [], set()
+    for part2dev in ring._replica2part2dev_id:
+        dev_id = part2dev[part]
+        if dev_id in seen:
+            continue
+        seen.add(dev_id)
+        nodes.append(by_port[ring.devs[dev_id]['port']])
+    return nodes
+
+
+def _hash_path(cluster, *parts):
+    """Swift's ``hash_path(..., raw_digest=True)`` with the cluster's own
+    hash prefix and suffix (this process's Swift may have others)."""
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read(os.path.join(cluster.state_dir, 'swift.conf'))
+    prefix = conf.get('swift-hash', 'swift_hash_path_prefix').encode()
+    suffix = conf.get('swift-hash', 'swift_hash_path_suffix').encode()
+    path = b'/'.join(p.encode('utf-8') for p in parts)
+    return hashlib.md5(prefix + b'/' + path + suffix).digest()
+
+
+def names_owned(cluster, account, container, per_node, stem='obj'):
+    """Object names such that every container node owns ``per_node`` of
+    them: ``{node: [names]}``."""
+    owned = {node: [] for node in cluster.container_nodes}
+    i = 0
+    while any(len(names) < per_node for names in owned.values()):
+        name = f'{stem}-{i}'
+        names = owned[owner(cluster, account, container, name)]
+        if len(names) < per_node:
+            names.append(name)
+        i += 1
+    return owned
+
+
+@pytest.fixture(scope='session')
+def sync_cluster():
+    """The daemon tests' cluster: 3 container nodes + the fault proxy."""
+    from shunt.tools.aio import Cluster
+    keep = bool(os.environ.get('CLOUD_SHUNT_KEEP_STATE'))
+    cluster = Cluster(reload_interval=0, keep_state_dir=keep,
+                      container_replicas=3)
+    cluster.start()
+    proxy = S3FaultProxy(cluster.ports['s3']).start()
+    try:
+        yield cluster, proxy
+    finally:
+        proxy.stop()
+        cluster.stop()
+        if keep:
+            print(f'\nsync cluster state dir kept: {cluster.state_dir}')
+
+
+@pytest.fixture
+def sync_env(sync_cluster):
+    """A :class:`SyncEnv`; afterwards every daemon is stopped, the faults
+    healed, the daemon options reset and the mapping file emptied."""
+    from shunt.tools.aio import SYNC_DEFAULTS
+    cluster, proxy = sync_cluster
+    env = SyncEnv(cluster, proxy)
+    try:
+        yield env
+    finally:
+        cluster.kill_sync()
+        proxy.heal()
+        cluster.sync_conf = dict(SYNC_DEFAULTS)
+        cluster.configure_sync()
+        cluster.write_mappings([])
+        for node in cluster.container_nodes:
+            if node not in cluster.procs:
+                cluster.start_container_server(node)
+        env.abort_open_uploads()
+        env.conn.close()
+
+
+# -- the oracle ------------------------------------------------------------
+
+def oracle_requests(size, segment=None, slo=False):
+    """``[(label, method, headers, query)]`` for an object of ``size``
+    bytes (``segment``: the first segment's size, for a range across the
+    segment boundary)."""
+    reqs = [('GET', 'GET', {}, None), ('HEAD', 'HEAD', {}, None)]
+    if size:
+        reqs += [
+            ('first bytes', 'GET', {'Range': 'bytes=0-9'}, None),
+            ('suffix', 'GET', {'Range': 'bytes=-7'}, None),
+            ('open end', 'GET', {'Range': f'bytes={size // 2}-'}, None),
+            ('two ranges', 'GET', {'Range': f'bytes=0-0,{size - 3}-'},
+             None),
+            ('beyond', 'GET', {'Range': f'bytes={size + 10}-'}, None),
+        ]
+    if segment and segment < size:
+        reqs.append(('across segments', 'GET',
+                     {'Range': f'bytes={segment - 5}-{segment + 4}'}, None))
+    if slo:
+        reqs.append(('manifest', 'GET', {}, 'multipart-manifest=get'))
+    return reqs
+
+
+def record(env, container, name, requests):
+    """The answers, by label, for the object as it is now."""
+    return {label: env.request(method, container, name, headers, query)
+            for label, method, headers, query in requests}
+
+
+def assert_same_answers(before, after, where):
+    """Every answer after archiving equals the one recorded before:
+    status, body (multipart boundaries aside), every header but
+    :data:`VOLATILE`."""
+    for label, (status, headers, body) in before.items():
+        a_status, a_headers, a_body = after[label]
+        what = f'{where}: {label}'
+        assert a_status == status, (what, a_status, status, a_body[:300])
+        ctype = headers.get('content-type', '')
+        if ctype.startswith('multipart/byteranges'):
+            b_mark = ctype.split('boundary=')[1].encode()
+            a_mark = a_headers['content-type'].split(
+                'boundary=')[1].encode()
+            assert a_body.replace(a_mark, b'B') == \
+                body.replace(b_mark, b'B'), what
+            headers = dict(headers, **{'content-type': 'm'})
+            a_headers = dict(a_headers, **{'content-type': 'm'})
+        elif label == 'manifest':
+            assert json.loads(a_body) == json.loads(body), what
+            headers = {k: v for k, v in headers.items()
+                       if k not in ('content-length', 'etag')}
+            a_headers = {k: v for k, v in a_headers.items()
+                         if k not in ('content-length', 'etag')}
+        else:
+            assert a_body == body, what
+        stable = {k: v for k, v in headers.items() if k not in VOLATILE}
+        a_stable = {k: v for k, v in a_headers.items() if k not in VOLATILE}
+        assert a_stable == stable, what
+
+
+def listing_row(env, container, name):
+    _, _, body = env.request('GET', container, query={
+        'format': 'json', 'prefix': name, 'limit': 1})
+    rows = [r for r in json.loads(body) if r.get('name') == name]
+    return rows[0] if rows else None
+
+
+def wait_for(predicate, timeout=30.0, interval=0.2, what='condition'):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f'{what}: not true after {timeout:g}s')
+        time.sleep(interval)
+
+
+def new_container(env, prefix):
+    name = f'{prefix}-{time.time_ns()}'
+    env.conn.put_container(name)
+    return name
+
+
+__all__ = ['SyncEnv', 'sync_cluster', 'sync_env', 'owner', 'primary_nodes',
+           'names_owned', 'oracle_requests', 'record', 'assert_same_answers',
+           'listing_row', 'wait_for', 'new_container', 'body_of', 'quote',
+           'MiB', 'ACCOUNT', 'BYPASS']
