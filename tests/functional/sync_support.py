@@ -198,6 +198,60 @@ class SyncEnv:
         return b''.join(whole)
 
 
+_INTERNAL_REQUEST = r"""
+import json, sys
+from shunt.core.swiftdir import use_swift_dir
+conf_path, method, path, headers = sys.argv[1:5]
+with open(conf_path) as fp:
+    swift_dir = [l.split('=', 1)[1].strip() for l in fp
+                 if l.startswith('swift_dir')][0]
+use_swift_dir(swift_dir)
+from swift.common.internal_client import InternalClient
+client = InternalClient(conf_path, 'cloud-shunt-tests', 1)
+resp = client.make_request(method, path, json.loads(headers),
+                           acceptable_statuses=(2, 4))
+print(resp.status_int)
+"""
+
+
+def internal_request(cluster, method, path, headers):
+    """A request through an internal client of the cluster (no
+    gatekeeper: an ``X-Timestamp`` is honoured, as for Swift's own
+    daemons); returns the status. ``path`` is ``/v1/a/c/o``, quoted."""
+    import subprocess
+    import sys
+    conf = os.path.join(cluster.state_dir, 'tests-internal-client.conf')
+    user = cluster._default_section('internal', 0, 0)['user']
+    with open(conf, 'w') as fp:
+        fp.write(f"""[DEFAULT]
+swift_dir = {cluster.state_dir}
+user = {user}
+log_level = WARNING
+
+[pipeline:main]
+pipeline = catch_errors proxy-logging cache proxy-server
+
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = {cluster.memcache_servers}
+
+[filter:catch_errors]
+use = egg:swift#catch_errors
+
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+""")
+    out = subprocess.run(
+        [sys.executable, '-c', _INTERNAL_REQUEST, conf, method, path,
+         json.dumps(headers)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return int(out.stdout.strip().splitlines()[-1])
+
+
 def owner(cluster, account, container, name):
     """The container node whose daemon owns a row: ordinal ``i`` in the
     container's primary nodes (ring order) where ``i`` is the first four
@@ -378,4 +432,4 @@ def new_container(env, prefix):
 __all__ = ['SyncEnv', 'sync_cluster', 'sync_env', 'owner', 'primary_nodes',
            'names_owned', 'oracle_requests', 'record', 'assert_same_answers',
            'listing_row', 'wait_for', 'new_container', 'body_of', 'quote',
-           'MiB', 'ACCOUNT', 'BYPASS']
+           'internal_request', 'MiB', 'ACCOUNT', 'BYPASS']
