@@ -11,7 +11,8 @@ chosen requests misbehave:
 * ``stall(match, body_bytes=N)``: hold a matching request after its
   headers and the first N bytes of its body (None: before anything is
   forwarded) until :meth:`Stall.release` (or the proxy stops); the test
-  waits for :attr:`Stall.hit` and can kill the client meanwhile;
+  waits for :attr:`Stall.hit` and can kill the client meanwhile, then
+  let the request go on or drop it (``release(forward=False)``);
 * ``fail(match, status=503, code='SlowDown', times=None)``: answer
   matching requests with an S3 error (and close the connection) instead
   of forwarding them; ``times`` limits how many;
@@ -118,8 +119,13 @@ class Stall:
         self.hit = threading.Event()
         self.released = threading.Event()
         self.request = None
+        self.forward = True
 
-    def release(self):
+    def release(self, forward=True):
+        """Let the held request go on (``forward``), or drop it: its
+        connections are closed and the bucket never sees the rest of it
+        (a client killed meanwhile never completed it)."""
+        self.forward = forward
         self.released.set()
 
     def wait(self, timeout=60):
@@ -341,6 +347,9 @@ class S3FaultProxy:
         while not stall.released.wait(0.05):
             if self._closing:
                 raise _ClientGone()
+        if not stall.forward:
+            req.injected = 'dropped'
+            raise _ClientGone()
 
     def _forward_body(self, reader, upstream, framing, stall, req):
         sent = 0
