@@ -34,6 +34,7 @@ setup(
         ],
         'console_scripts': [
             'cloud-shunt = shunt.tools.cli:main',
+            'cloud-shunt-sync = shunt.daemon.daemon:main',
         ],
     },
     classifiers=[
