@@ -8,8 +8,10 @@ Swift header                from S3
 ==========================  ===============================================
 ``Content-Type``            ``Content-Type``
 ``Etag``                    ``ETag``, bare as Swift shows a plain object's
-``Last-Modified``           ``Last-Modified``
-``X-Timestamp``             ``Last-Modified`` (S3 keeps whole seconds)
+``X-Timestamp``             ``x-amz-meta-swift-timestamp`` (the archived
+                            version's own, written by the sync daemon),
+                            else ``Last-Modified`` (the upload's time)
+``Last-Modified``           ... of that same time, as Swift rounds it
 ``X-Object-Meta-<name>``    ``x-amz-meta-<name>``, value decoded
 ``Content-Encoding``, ...   the headers Swift's object server keeps
                             (``Content-Disposition``, ``Content-Encoding``,
@@ -146,6 +148,17 @@ def user_metadata(s3_headers):
             if name.lower().startswith(META_PREFIX)}
 
 
+def archived_swift_timestamp(s3_headers):
+    """The archived version's Swift timestamp (a ``Timestamp``) recorded in
+    the archive's :data:`TIMESTAMP_META`, or None (absent or unreadable)."""
+    value = s3_headers.get(META_PREFIX + TIMESTAMP_META)
+    try:
+        ts = Timestamp(value.strip()) if value else None
+    except (ValueError, OverflowError, TypeError):
+        return None
+    return ts if ts is not None and ts > Timestamp(0) else None
+
+
 def swift_object_headers(s3_headers):
     """Swift response headers (WSGI strings) for an archived object, from
     the S3 response's raw, lower-cased headers. ``Content-Length`` is left
@@ -156,9 +169,11 @@ def swift_object_headers(s3_headers):
         'Etag': bare_etag(s3_headers.get('etag')),
         'Accept-Ranges': 'bytes',
     }
-    modified = parse_http_date(s3_headers.get('last-modified'))
-    if modified is not None:
-        ts = Timestamp(modified)
+    ts = archived_swift_timestamp(s3_headers)
+    if ts is None:
+        modified = parse_http_date(s3_headers.get('last-modified'))
+        ts = None if modified is None else Timestamp(modified)
+    if ts is not None:
         headers['X-Timestamp'] = ts.normal
         headers['Last-Modified'] = email.utils.formatdate(
             ts.ceil(), usegmt=True)
@@ -201,6 +216,9 @@ def s3_metadata(swift_headers):
     for name, value in swift_headers.items():
         if name.lower().startswith('x-object-meta-') and value:
             key = name[len(SWIFT_META_PREFIX):].lower()
+            if key in BOOKKEEPING_META:
+                # the archiver's keys are never a client's to write
+                continue
             meta[key] = encode_meta_value(wsgi_to_str(value))
     return meta
 

@@ -60,10 +60,15 @@ An archived object deleted through the shunt (see :mod:`shunt.proxy.writes`) is
 left out of listings. Swift's listings do not show tombstones, so the
 container records when an archived copy was last hidden
 (``X-Container-Sysmeta-Cloud-Shunt-Hidden``) and each archived entry
-older than that costs one local ``HEAD`` (16 at a time) to read its
-tombstone. Containers where nothing was ever hidden pay nothing; for
-containers with many deletes, ``propagate_delete`` (which removes the
-bucket copy) keeps listings cheap. A subdir whose archived objects are all
+older than that, or within the window of doubt after it
+(``remote_clock_skew`` + 1 s, see :mod:`shunt.core.tombstones`), costs one
+local ``HEAD`` (16 at a time) to read its tombstone; an entry whose
+tombstone's decision falls inside that window also costs one remote
+``HEAD``, so that an archive recording its Swift timestamp is decided on
+Swift's clock as a GET decides it. Containers where nothing was ever
+hidden pay nothing; for containers with many deletes,
+``propagate_delete`` (which removes the bucket copy) keeps listings
+cheap. A subdir whose archived objects are all
 hidden may still be listed. Archived copies past their ``x-delete-at`` are
 not served but stay listed until the archiver removes them (S3 listings
 carry no metadata).
@@ -91,11 +96,12 @@ from swift.common.swob import (
     str_to_wsgi,
     wsgi_quote,
 )
-from swift.common.utils import close_if_possible
+from swift.common.utils import Timestamp, close_if_possible
 from swift.common.wsgi import WSGIContext, make_env, make_pre_authed_request
 from swift.proxy.controllers.base import get_container_info
 
 from shunt import SWIFT_SOURCE
+from shunt.core import headers as shunt_headers
 from shunt.core import tombstones
 from shunt.core.layout import key_prefix
 from shunt.core.remote import RemoteError, location_label, unavailable_response
@@ -119,6 +125,12 @@ def remote_error_policy(conf):
         raise ValueError('cloud_shunt: listing_on_remote_error must be '
                          '"fail" or "local", got %r' % value)
     return value
+
+
+def _listed_time(item):
+    """An S3 listing entry's LastModified in epoch seconds, or None."""
+    modified = item.get('LastModified')
+    return None if modified is None else modified.timestamp()
 
 
 def parse_listing(body):
@@ -321,25 +333,47 @@ class ListingContext(WSGIContext):
         """Mark the archived entries a delete through the shunt has hidden.
 
         The container records when an archived copy was last hidden; only
-        entries archived before that can be, and each of them costs one
-        local HEAD (concurrently) to read its tombstone. Containers where
-        nothing was ever hidden pay nothing."""
+        entries archived before that (or within the window of doubt after
+        it, see :mod:`shunt.core.tombstones`) can be, and each of them
+        costs one local HEAD (concurrently) to read its tombstone. An entry
+        whose tombstone is marked and whose time is inside the window also
+        costs one remote HEAD, for the Swift timestamp the archive may
+        record. Containers where nothing was ever hidden pay nothing."""
         hidden_at = tombstones.parse(self._response_header_value(
             HIDDEN_SYSMETA.lower()))
         if hidden_at is None:
             return
+        skew = getattr(self.shunt, 'remote_clock_skew',
+                       tombstones.DEFAULT_CLOCK_SKEW)
         suspects = [
             item for item in page.get('Contents') or ()
-            if item.get('LastModified') is not None and
-            item['LastModified'].timestamp() <= hidden_at.timestamp and
-            (item.get('Key') or '').startswith(self.key_prefix)]
+            if (item.get('Key') or '').startswith(self.key_prefix) and
+            tombstones.may_hide(hidden_at, _listed_time(item), skew)]
         pool = eventlet.GreenPool(TOMBSTONE_CHECKS)
-        checked = pool.imap(self._local_tombstone, suspects)
-        for item, tombstone in zip(suspects, checked, strict=True):
-            if tombstones.hides(tombstone,
-                                int(item['LastModified'].timestamp()),
-                                item.get('ETag')):
+        checked = pool.imap(self._hiding_state, suspects)
+        for item, (tombstone, version) in zip(suspects, checked,
+                                              strict=True):
+            if tombstones.hides(tombstone, _listed_time(item),
+                                item.get('ETag'), version, skew):
                 item[splice.HIDDEN] = True
+
+    def _hiding_state(self, item):
+        """The entry's local tombstone, and the archived version's Swift
+        timestamp when the tombstone's decision would rest on content."""
+        tombstone = self._local_tombstone(item)
+        skew = getattr(self.shunt, 'remote_clock_skew',
+                       tombstones.DEFAULT_CLOCK_SKEW)
+        if not tombstones.in_doubt(tombstone, _listed_time(item), skew):
+            return tombstone, None
+        try:
+            head = self.shunt.remote.head_object(self.profile, item['Key'])
+        except RemoteError as err:
+            if err.kind != 'not_found':
+                raise
+            # gone from the bucket since it was listed: as old as can be
+            return tombstone, Timestamp(0)
+        raw = head['ResponseMetadata']['HTTPHeaders']
+        return tombstone, shunt_headers.archived_swift_timestamp(raw)
 
     def _local_tombstone(self, item):
         name = item['Key'][len(self.key_prefix):]

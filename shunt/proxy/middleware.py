@@ -117,6 +117,13 @@ Options of the filter section (defaults shown):
     Seconds a restore may wait for the local PUT to accept data before it
     is abandoned (the client's download goes on), and the longest the end
     of a restoring response waits for the restore to commit.
+``remote_clock_skew = 5``
+    Seconds the S3 store's clock may run apart from the proxies'. An
+    archived copy whose ``Last-Modified`` is within this (plus one second
+    for the store's precision) of a delete is hidden or not by content
+    (the Etag the delete saw), not by time; see
+    :mod:`shunt.core.tombstones`. Archives recording the object's Swift
+    timestamp are decided on Swift's clock and need no margin.
 ``listing_on_remote_error = fail``
     What a container listing does when the bucket cannot be listed:
     ``fail`` answers ``503 Service Unavailable``; ``local`` answers the
@@ -134,6 +141,7 @@ from swift.common.swob import wsgi_to_str
 from swift.common.utils import config_true_value, get_logger, split_path
 
 from shunt import SWIFT_SOURCE, __version__
+from shunt.core import tombstones
 from shunt.core.config import ConfigError, MappingSource
 from shunt.core.guard import FailFast, NegativeCache
 from shunt.core.layout import object_key
@@ -160,6 +168,8 @@ class CloudShuntMiddleware:
         self.chunk_size = _number(conf, 'network_chunk_size', 1048576,
                                   int)
         self.listing_on_remote_error = remote_error_policy(conf)
+        self.remote_clock_skew = _number(
+            conf, 'remote_clock_skew', tombstones.DEFAULT_CLOCK_SKEW, float)
         self.restore_conf = RestoreConfig.from_conf(conf)
         self.remote = remote or S3Remote(
             region=conf.get('s3_region', 'us-east-1'),

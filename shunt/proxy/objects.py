@@ -248,7 +248,8 @@ class ObjectContext(WSGIContext):
 
     def _response(self, req, key, s3, stream=None):
         raw = s3['ResponseMetadata']['HTTPHeaders']
-        if not archived_visible(self.tombstone, raw, time.time()):
+        if not archived_visible(self.tombstone, raw, time.time(),
+                                self.shunt.remote_clock_skew):
             if stream is not None:
                 stream.close()
             raise RemoteError('hidden', 'deleted or expired')

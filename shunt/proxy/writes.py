@@ -90,7 +90,8 @@ class WriteContext(WSGIContext):
                 return None
             raise
         raw = head['ResponseMetadata']['HTTPHeaders']
-        if not tombstones.archived_visible(tombstone, raw, time.time()):
+        if not tombstones.archived_visible(tombstone, raw, time.time(),
+                                           self.shunt.remote_clock_skew):
             return None
         return head
 

@@ -81,6 +81,14 @@ DEFAULT_MAX_FILE_SIZE = 5368709122
 S3_KEY = 'cloud-shunt-aio-key'
 S3_SECRET = 'cloud-shunt-aio-secret'
 S3_REGION = 'us-east-1'
+# the S3 implementations the cluster can run (see Cluster's s3_backend)
+S3_BACKENDS = ('moto', 's3api')
+# s3api: the tempauth account holding the buckets and its user, whose
+# name is the S3 access key ("account:user", as tempauth wants it)
+S3API_ACCOUNT = 'store'
+S3API_USER = 'archiver'
+S3API_PIPELINE = ('catch_errors gatekeeper healthcheck proxy-logging cache '
+                  's3api tempauth copy slo dlo proxy-logging proxy-server')
 USERS = (
     # (account, user, key, groups)
     ('test', 'tester', 'testing', '.admin'),
@@ -331,6 +339,14 @@ class Cluster:
         container ring (1 or more; 3 for the daemon's distribution).
     :param sync_conf: options of the ``[cloud-shunt-sync]`` section over
         :data:`SYNC_DEFAULTS` (a value of None removes one).
+    :param s3_backend: the S3 endpoint: ``moto`` (moto's server, in memory)
+        or ``s3api`` (a second Swift proxy with Swift's own ``s3api`` and
+        ``tempauth`` on this cluster's account, container and object
+        servers; the buckets are containers of the account ``AUTH_store``
+        and :attr:`s3_key` is ``store:archiver``). Everything that uses
+        :attr:`s3_endpoint`, :meth:`s3_client`, :meth:`create_bucket`,
+        :meth:`stop_s3` and :meth:`start_s3` works with either; s3api's
+        buckets survive :meth:`stop_s3`, moto's do not.
 
     Every component is started in its own session (so a terminal's Ctrl-C
     reaches only the controlling process, which stops them in order) and
@@ -345,7 +361,11 @@ class Cluster:
                  max_file_size=DEFAULT_MAX_FILE_SIZE, bucket=DEFAULT_BUCKET,
                  start_timeout=30.0, keep_state_dir=False,
                  shunt_in_pipeline=True, container_replicas=1,
-                 sync_conf=None):
+                 sync_conf=None, s3_backend='moto'):
+        if s3_backend not in S3_BACKENDS:
+            raise ValueError(f's3_backend must be one of {S3_BACKENDS}, '
+                             f'got {s3_backend!r}')
+        self.s3_backend = s3_backend
         if int(container_replicas) < 1:
             raise ValueError('container_replicas must be at least 1')
         self.container_replicas = int(container_replicas)
@@ -361,7 +381,8 @@ class Cluster:
         self.max_file_size = int(max_file_size)
         self.bucket = bucket
         self.start_timeout = start_timeout
-        self.s3_key = S3_KEY
+        self.s3_key = S3_KEY if s3_backend == 'moto' else \
+            f'{S3API_ACCOUNT}:{S3API_USER}'
         self.s3_secret = S3_SECRET
         self.s3_region = S3_REGION
         self.mapping_file = os.path.join(self.state_dir, 'cloud-shunt.json')
@@ -564,11 +585,16 @@ class Cluster:
             deadline, 's3',
             lambda: _http_status(self.ports['s3'], '/') is not None,
             what='S3 endpoint does not answer')
-        try:
-            self.create_bucket(self.bucket)
-        except Exception as err:
-            raise self._failure('s3', f'cannot create bucket '
-                                      f'{self.bucket}: {err}')
+        while True:
+            try:
+                self.create_bucket(self.bucket)
+                return
+            except Exception as err:
+                # s3api answers before the servers behind it do
+                if time.monotonic() > deadline:
+                    raise self._failure('s3', f'cannot create bucket '
+                                              f'{self.bucket}: {err}')
+            time.sleep(0.1)
 
     def _wait_proxy(self, deadline):
         self._wait_healthcheck('proxy', deadline)
@@ -603,6 +629,12 @@ class Cluster:
         self._spawn('memcached', argv)
 
     def _spawn_s3(self):
+        if self.s3_backend == 's3api':
+            self._write_s3api_conf()
+            self._spawn('s3', [sys.executable, '-m',
+                               'shunt.tools.aio_server', 'proxy',
+                               self.s3api_conf_path, '-v'])
+            return
         self._spawn('s3', [sys.executable, '-m', 'moto.server', '-H', HOST,
                            '-p', str(self.ports['s3'])])
 
@@ -612,12 +644,13 @@ class Cluster:
                              kind, self.conf_path(server), '-v'])
 
     def stop_s3(self):
-        """Stop the S3 endpoint (every bucket and object is lost)."""
+        """Stop the S3 endpoint (moto: every bucket and object is lost;
+        s3api: only its proxy stops, the buckets stay in Swift)."""
         self._stop_processes(['s3'])
 
     def start_s3(self):
-        """Start the S3 endpoint again on the same port, with an empty
-        default bucket."""
+        """Start the S3 endpoint again on the same port, with the default
+        bucket (moto: empty; s3api: as it was)."""
         self._stop_processes(['s3'])
         self._spawn_s3()
         self._wait_s3(time.monotonic() + self.start_timeout)
@@ -908,6 +941,38 @@ class Cluster:
             ('filter:symlink', {'use': 'egg:swift#symlink'}),
         ]
         _write_atomic(self.conf_path('proxy'), _ini(sections).encode())
+
+    @property
+    def s3api_conf_path(self):
+        return os.path.join(self.state_dir, 's3api-proxy-server.conf')
+
+    def _write_s3api_conf(self):
+        """The config of the s3api proxy: Swift's own S3 implementation on
+        this cluster's servers, one tempauth user (the cluster's S3 key
+        and secret) owning the store account."""
+        tempauth = {'use': 'egg:swift#tempauth',
+                    f'user_{S3API_ACCOUNT}_{S3API_USER}':
+                        f'{self.s3_secret} .admin'}
+        sections = [
+            ('DEFAULT', self._default_section('s3api-proxy',
+                                              self.ports['s3'], 1)),
+            ('pipeline:main', {'pipeline': S3API_PIPELINE}),
+            ('app:proxy-server', {'use': 'egg:swift#proxy',
+                                  'account_autocreate': True}),
+            ('filter:catch_errors', {'use': 'egg:swift#catch_errors'}),
+            ('filter:gatekeeper', {'use': 'egg:swift#gatekeeper'}),
+            ('filter:healthcheck', {'use': 'egg:swift#healthcheck'}),
+            ('filter:proxy-logging', {'use': 'egg:swift#proxy_logging'}),
+            ('filter:cache', {'use': 'egg:swift#memcache',
+                              'memcache_servers': self.memcache_servers}),
+            ('filter:s3api', {'use': 'egg:swift#s3api',
+                              'location': self.s3_region}),
+            ('filter:tempauth', tempauth),
+            ('filter:copy', {'use': 'egg:swift#copy'}),
+            ('filter:slo', {'use': 'egg:swift#slo'}),
+            ('filter:dlo', {'use': 'egg:swift#dlo'}),
+        ]
+        _write_atomic(self.s3api_conf_path, _ini(sections).encode())
 
     def write_mappings(self, profiles):
         """Replace the mapping file atomically (temp file + rename).

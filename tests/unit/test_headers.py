@@ -85,3 +85,32 @@ def test_s3_metadata_of_bytes_that_are_not_utf8():
         {'x-amz-meta-' + k: v for k, v in meta.items()})
     assert out['X-Object-Meta-raw'] == '\x80\xff'
     assert out['X-Object-Meta-ok'] == 'caf\xc3\xa9'
+
+
+@pytest.mark.parametrize('value,expected', [
+    ('1389906750.12345', ('1389906750.12345',
+                          'Thu, 16 Jan 2014 21:12:31 GMT')),
+    ('1389906750.00000_0000000000000002', ('1389906750.00000',
+                                           'Thu, 16 Jan 2014 21:12:30 GMT')),
+    # unreadable: the upload's own time
+    ('garbage', ('1389906800.00000', 'Thu, 16 Jan 2014 21:13:20 GMT')),
+    ('0', ('1389906800.00000', 'Thu, 16 Jan 2014 21:13:20 GMT')),
+    ('9' * 40, ('1389906800.00000', 'Thu, 16 Jan 2014 21:13:20 GMT')),
+])
+def test_swift_timestamp_answers_the_original_version(value, expected):
+    """The sync daemon records the archived version's Swift timestamp: it
+    is answered as X-Timestamp and Last-Modified (ceil, as the object
+    server does), and never shown as user metadata."""
+    s3 = {'etag': '"e"', 'last-modified': 'Thu, 16 Jan 2014 21:13:20 GMT',
+          'x-amz-meta-swift-timestamp': value}
+    out = headers.swift_object_headers(s3)
+    assert (out['X-Timestamp'], out['Last-Modified']) == expected
+    assert not any(k.lower().endswith('swift-timestamp') for k in out)
+    assert headers.bookkeeping_metadata(s3) == {'swift-timestamp': value}
+
+
+def test_clients_never_write_bookkeeping_metadata():
+    meta = headers.s3_metadata({'X-Object-Meta-Swift-Timestamp': '1',
+                                'X-Object-Meta-X-Delete-At': '2',
+                                'X-Object-Meta-Color': 'red'})
+    assert meta == {'color': 'red'}
