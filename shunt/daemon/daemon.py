@@ -109,7 +109,6 @@ from swift.common import utils
 from swift.common.daemon import Daemon
 from swift.common.ring import Ring
 from swift.common.utils import (
-    config_true_value,
     get_logger,
     readconf,
     whataremyips,
@@ -370,20 +369,26 @@ class CloudShuntSync(Daemon):
         finally:
             watchdog.kill()
 
-    def run_forever(self, *args, **kwargs):
+    def _sleep(self, seconds):
+        """Sleep, but return as soon as a stop is requested."""
+        end = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < end:
+            eventlet.sleep(min(0.5, max(0.0, end - time.monotonic())))
+
+    def run_forever(self, *args, initial_delay=0, **kwargs):
+        """Passes every ``interval`` seconds until a stop is
+        requested."""
         watchdog = eventlet.spawn(self._watchdog)
         try:
+            self._sleep(initial_delay)
             while not self.stopping:
                 begin = time.monotonic()
                 try:
                     self.one_pass()
                 except Exception:
                     self.logger.exception('Pass failed')
-                while not self.stopping and \
-                        time.monotonic() - begin < self.options.interval:
-                    eventlet.sleep(min(1.0, max(
-                        0.01, self.options.interval -
-                        (time.monotonic() - begin))))
+                self._sleep(self.options.interval -
+                            (time.monotonic() - begin))
         finally:
             watchdog.kill()
 
@@ -547,10 +552,9 @@ def main(argv=None):
                       'every row succeeded' if ok else 'not every row '
                       'succeeded')
         return 0 if ok else 1
-    if not config_true_value(conf.get('no_initial_delay', 'false')):
-        # spread the nodes' passes like container-sync does
-        eventlet.sleep(random.random() * min(options.interval, 60))
-    daemon.run_forever()
+    # the nodes' passes spread over time, like container-sync's
+    daemon.run_forever(initial_delay=random.random() *
+                       min(options.interval, 60))
     logger.notice('Exited %s', os.getpid())
     return 0
 

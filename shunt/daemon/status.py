@@ -183,3 +183,56 @@ def format_plan(reports, as_json=False):
             lines.append(f'  {phase} row {row["row"]}: {what} '
                          f'{row["name"]!r}')
     return '\n'.join(lines) + '\n'
+
+
+def main(config_path, as_json=False, dry_run=False, out=None, err=None):
+    """``cloud-shunt sync-status``: print the status (or the dry run) of
+    the node whose container server config is ``config_path``; the exit
+    status."""
+    import sys
+
+    from shunt.core.config import ConfigError
+    from shunt.daemon.daemon import CloudShuntSync, load_conf
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        conf, options = load_conf(config_path)
+    except ConfigError as error:
+        err.write(f'cloud-shunt sync-status: {error}\n')
+        return 1
+    if not dry_run:
+        entries = read_status(options.status_dir)
+        if as_json:
+            out.write(json.dumps(entries, indent=2, sort_keys=True) + '\n')
+        else:
+            out.write(format_status(entries))
+        return 0 if all('error' not in e for e in entries) else 1
+    logger = _QuietLogger()
+    try:
+        daemon = CloudShuntSync(conf, logger=logger, conf_path=config_path)
+        ok, reports = daemon.one_pass(dry_run=True, once=True)
+    except (ConfigError, OSError) as error:
+        err.write(f'cloud-shunt sync-status: {error}\n')
+        return 1
+    out.write(format_plan(reports, as_json=as_json))
+    for line in logger.errors:
+        err.write(line + '\n')
+    return 0 if ok else 1
+
+
+class _QuietLogger:
+    """A logger for the dry run: errors are printed, the rest dropped."""
+
+    def __init__(self):
+        self.errors = []
+
+    def error(self, msg, *args, **kwargs):
+        self.errors.append(msg % args if args else msg)
+
+    exception = error
+
+    def _drop(self, *args, **kwargs):
+        pass
+
+    debug = info = warning = notice = increment = timing = _drop
+    update_stats = timing_since = _drop

@@ -16,6 +16,10 @@ Subcommands:
     Validate a mapping file as the middleware does, then probe every
     shunted profile's bucket and print a table; exit 0 when all is well,
     1 otherwise (see :mod:`shunt.tools.checks`).
+``cloud-shunt sync-status CONFIG [--json] [--dry-run]``
+    On a container node: what the sync daemon did and has left to do per
+    mapped container DB (see :mod:`shunt.daemon.status`); ``--dry-run``
+    lists what a pass would act on now.
 ``cloud-shunt locate [--conf PATH] ACCOUNT CONTAINER OBJECT``
     Print the endpoint, bucket and key where an object of a mapped
     container is archived (and its SLO manifest sidecar's key); exit 1
@@ -447,6 +451,27 @@ def locate_command(args):
         conf=args.conf or _default_conf_file(), use_conf=not args.no_conf,
         custom_prefix=args.custom_prefix, quoted=args.quoted,
         as_json=args.json)
+
+
+@command('sync-status', help='what the sync daemon did and has left to do',
+         description='On a container node: per mapped container DB of the '
+                     'node, the rows done, pending, unverified, failing and '
+                     'deferred, the objects and bytes uploaded and '
+                     'archived, the last pass and the lag, from the sync '
+                     'daemon\'s progress files (see shunt.daemon.status). '
+                     'With --dry-run: what a pass would act on now. No '
+                     'remote call, no secret printed.')
+@argument('config', metavar='CONFIG',
+          help='the container server config with the [cloud-shunt-sync] '
+               'section (as given to cloud-shunt-sync)')
+@argument('--json', action='store_true', help='print JSON')
+@argument('--dry-run', action='store_true',
+          help='list the rows a pass would act on now (no remote call, '
+               'nothing written)')
+def sync_status_command(args):
+    from shunt.daemon import status
+    return status.main(args.config, as_json=args.json,
+                       dry_run=args.dry_run)
 
 
 if __name__ == '__main__':

@@ -189,3 +189,43 @@ class Cluster:
                               ring=self.ring, swift=swift or FakeSwift(),
                               remote=object(), handler=handler,
                               clock=clock or Clock())
+
+
+SWIFT_CONF = """[swift-hash]
+swift_hash_path_suffix = unit-test-suffix
+
+[storage-policy:0]
+name = gold
+default = yes
+"""
+
+
+def write_node_config(cluster, node=0, section=None, default=None):
+    """A container-server.conf for ``node`` of ``cluster`` (with the
+    account and object rings and the swift.conf an internal client
+    needs); its path."""
+    with open(os.path.join(cluster.swift_dir, 'swift.conf'), 'w') as fp:
+        fp.write(SWIFT_CONF)
+    for ring_name in ('account', 'object'):
+        path = os.path.join(cluster.swift_dir, ring_name + '.ring.gz')
+        if os.path.exists(path):
+            continue
+        builder = RingBuilder(6, 1, 1)
+        builder.add_dev({'id': 0, 'region': 1, 'zone': 0, 'weight': 1,
+                         'ip': '127.0.0.1', 'port': 1, 'device': 'sd0'})
+        builder.rebalance()
+        builder.get_ring().save(path)
+    conf = cluster.conf(node)
+    options = {'DEFAULT': {k: conf.pop(k) for k in (
+        'devices', 'mount_check', 'swift_dir', 'bind_ip', 'bind_port')}}
+    options['DEFAULT'].update(default or {})
+    options['cloud-shunt-sync'] = dict(conf, log_name='cloud-shunt-sync',
+                                       **(section or {}))
+    path = os.path.join(cluster.root, 'container-server-%d.conf' % node)
+    with open(path, 'w') as fp:
+        for name, values in options.items():
+            fp.write('[%s]\n' % name)
+            for key, value in values.items():
+                fp.write('%s = %s\n' % (key, value))
+            fp.write('\n')
+    return path
