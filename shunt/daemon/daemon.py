@@ -83,18 +83,36 @@ see also ``etc/container-server.conf-sample``):
 ``s3_region = us-east-1``, ``conn_timeout = 5.0``, ``read_timeout = 60.0``,
 ``max_pool_connections = 100``, ``s3_max_attempts = 3``
     The S3 client's, as in the shunt's filter section.
+``slo_workers = 10``, ``part_size = 67108864``, ``max_put_size``,
+``stale_retry_delay = 60``
+    The row handler's (see :mod:`shunt.daemon.rows`,
+    :mod:`shunt.daemon.transfer`).
 ``log_name = cloud-shunt-sync``, ``log_level``, ``log_facility``,
 ``log_address``, ``log_statsd_host``, ``log_statsd_port``,
 ``log_statsd_metric_prefix`` ...
     Swift's logging options; the StatsD metrics are prefixed
     ``cloud_shunt_sync``.
 
-StatsD metrics: one counter per row outcome (``uploaded``, ``metadata``,
-``noop``, ``archived``, ``kept``, ``remote_deleted``, ``skipped``,
-``gone``), ``deferred``, ``failures.<kind>``, ``bytes`` (by the row
-handler, as data flows), ``container_pass.timing``, ``pass.timing`` and
-``lag.timing`` (seconds behind, sent as a timing in ms). Each container
-pass logs one INFO line with its counts, pointers and lag.
+StatsD metrics: from the row handler, one counter per row outcome
+(``uploaded``, ``metadata``, ``noop``, ``archived``, ``kept``,
+``remote_deleted``, ``skipped``, ``gone``), ``failures.<kind>`` and
+``bytes`` (as data flows); from the engine, ``deferred``,
+``failures.internal``, ``failures.container`` (a DB that could not be
+walked), ``container_pass.timing``, ``pass.timing`` and ``lag.timing``
+(seconds behind, sent as a timing in ms: its max is the worst lag). Each
+container pass logs one INFO line (``Container pass <account>/<container>:
+<n> handled (<outcomes>), <n> failed, ...; point1 .., point2 .., max row
+..; <n> to retry; lag <s>s; <duration>``) and each pass a ``Pass done``
+line.
+
+Moving from 1space's ``swift-s3-sync``: stop it on every node, point
+``conf_file`` at its ``sync.json`` (the same profiles, keys and defaults;
+``exclude_pattern: ""`` now excludes nothing) and start this daemon on
+every container node. Its first pass over each container checks every
+row against the bucket (a HEAD per object: an object already there with
+the same bytes is not uploaded again, at most its metadata is rewritten in
+place to add the Swift timestamp), then only new rows cost anything.
+1space's status files are not read.
 """
 
 import argparse

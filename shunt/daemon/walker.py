@@ -38,8 +38,11 @@ Swift's container-sync scheme with two pointers per DB and node (see
    crash never skips a row. A row not yet older than ``copy_after`` stops
    the own pass of the DB (rows are in time order, the later ones are
    younger): its pointer waits there, no row is re-examined pass after
-   pass and nothing is kept per deferred row.
-2. **Verification**: rows between ``point2`` and ``point1`` that another
+   pass and nothing is kept per deferred row. Delete rows are not subject
+   to ``copy_after`` but wait behind such a row: with ``copy_after`` a
+   delete reaches the bucket at most ``copy_after`` late.
+2. **Verification**: rows between ``point2`` and ``point1`` (as it was
+   at the start of the pass: rows passed in an earlier pass) that another
    replica owns are handled again by this node once older than
    ``verification_slack`` (+ ``copy_after``): the owner has had its
    chance; if it is dead or failing, this node does the work. For rows the
@@ -433,10 +436,14 @@ class ContainerWalk:
     def run(self):
         start = self.clock()
         self.deadline = start + self.options.container_time
+        # verification covers rows this node passed in an earlier pass
+        # (as container-sync's sync points): never a row whose owner may
+        # be handling it right now, even with a tiny slack
+        verify_upto = self.progress.point1
         try:
             self._retries()
             self._own()
-            self._verify()
+            self._verify(verify_upto)
         finally:
             self.pool.waitall()
         self.stats.lag = self.lag(self.clock())
@@ -488,10 +495,9 @@ class ContainerWalk:
         if self.stats.stopped == 'copy_after':
             self.stats.stopped = ''
 
-    def _verify(self):
+    def _verify(self, point1):
         slack = self.options.verification_slack
         copy_after = self.profile.copy_after
-        point1 = self.progress.point1
         scanned = self.progress.point2
         mine_from = self.progress.verify_all_upto
         done = False

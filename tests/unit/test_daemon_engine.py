@@ -480,3 +480,15 @@ def test_ring_position_change_verifies_own_rows_too(three):
     clock.now = T0 + 4000
     three.daemon(0, handler, clock=clock).run_once()
     assert sorted(handler.names()) == sorted(NAMES)
+
+
+def test_verification_waits_one_pass_even_for_old_rows(three):
+    # rows already older than the slack when the node first sees them:
+    # their owners get this pass to handle them
+    three.put('c', NAMES, when=T0 - 4000)
+    handler = FakeHandler()
+    three.daemon(0, handler).run_once()
+    assert set(handler.names()) == owned_by(three, 0)
+    handler.calls.clear()
+    three.daemon(0, handler).run_once()
+    assert set(handler.names()) == set(NAMES) - owned_by(three, 0)
