@@ -20,7 +20,9 @@ Sharded containers: once a root DB is sharded its rows live in shard DBs
 holds a replica of the root reads the shard ranges from its local root DB
 (no network call) and walks every shard DB of which it holds a primary,
 with the root's profile; rows moved into a shard get new ROWIDs there and
-are checked once more (no-ops). A shard none of whose primaries holds a
+are checked once more (no-ops). While a root is *sharding* only its fresh
+DB is walked; the rows being moved wait until the shards are walked (once
+the root is sharded). A shard none of whose primaries holds a
 root replica is not walked (logged once per pass at DEBUG by the nodes
 that see it); with the usual ring sizes every shard has such a primary.
 
@@ -74,7 +76,12 @@ import time
 
 from swift.common.constraints import check_drive
 from swift.common.ring.utils import is_local_device
-from swift.common.utils import decode_timestamps, hash_path, storage_directory
+from swift.common.utils import (
+    decode_timestamps,
+    get_db_files,
+    hash_path,
+    storage_directory,
+)
 from swift.container.backend import DATADIR, ContainerBroker
 
 BATCH = 1000
@@ -207,7 +214,7 @@ class Locator:
             if local is None:
                 continue
             db_path, db_hash, ordinal, replicas = local
-            if not os.path.exists(db_path):
+            if not get_db_files(db_path):    # <hash>.db or <hash>_<epoch>.db
                 self.logger.debug('No DB for %s/%s at %s', account,
                                   container, db_path)
                 continue
@@ -239,7 +246,7 @@ class Locator:
                                   shard.name, root.label)
                 continue
             db_path, db_hash, ordinal, replicas = local
-            if os.path.exists(db_path):
+            if get_db_files(db_path):
                 yield Target(root.profile, root.account, root.container,
                              db_path, db_hash, ordinal, replicas,
                              shard.account, shard.container)

@@ -492,3 +492,30 @@ def test_verification_waits_one_pass_even_for_old_rows(three):
     handler.calls.clear()
     three.daemon(0, handler).run_once()
     assert set(handler.names()) == set(NAMES) - owned_by(three, 0)
+
+
+def test_sharded_root_walks_its_shard_dbs(three):
+    from swift.common.utils import ShardRange, Timestamp
+    ts = Timestamp(T0 - 900)
+    shards = [ShardRange(ShardRange.make_path('.shards_' + ACCOUNT, 'c', 'c',
+                                              ts, i), ts, lower, upper,
+                         state=ShardRange.ACTIVE)
+              for i, (lower, upper) in enumerate([('', 'obj-030'),
+                                                  ('obj-030', '')])]
+    for node in range(3):
+        root = three.broker(node, 'c')
+        root.merge_shard_ranges(shards)
+        root.enable_sharding(Timestamp(T0 - 800))
+        assert root.set_sharding_state() and root.set_sharded_state()
+        assert root.is_sharded()
+    for shard in shards:
+        names = [n for n in NAMES if n in shard]
+        three.put(shard.container, names, account=shard.account)
+    handlers = [FakeHandler() for _ in range(3)]
+    for node in range(3):
+        assert three.daemon(node, handlers[node]).run_once() is True
+    handled = collections.Counter(n for h in handlers for n in h.names())
+    assert sorted(handled) == sorted(NAMES)
+    assert set(handled.values()) == {1}
+    # with the root's profile, the root's name in the log
+    assert {c for h in handlers for c, _, _, _ in h.calls} == {'c'}
