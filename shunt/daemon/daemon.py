@@ -116,6 +116,7 @@ place to add the Swift timestamp), then only new rows cost anything.
 """
 
 import argparse
+import gc
 import os
 import random
 import signal
@@ -569,12 +570,16 @@ def main(argv=None):
         logger.notice('Exited %s: %s', os.getpid(),
                       'every row succeeded' if ok else 'not every row '
                       'succeeded')
-        return 0 if ok else 1
-    # the nodes' passes spread over time, like container-sync's
-    daemon.run_forever(initial_delay=random.random() *
-                       min(options.interval, 60))
-    logger.notice('Exited %s', os.getpid())
-    return 0
+    else:
+        # the nodes' passes spread over time, like container-sync's
+        daemon.run_forever(initial_delay=random.random() *
+                           min(options.interval, 60))
+        logger.notice('Exited %s', os.getpid())
+        ok = True
+    # close what is left of the rows' responses while the hub still runs
+    # (not in the interpreter's shutdown, where eventlet complains)
+    gc.collect()
+    return 0 if ok else 1
 
 
 if __name__ == '__main__':
