@@ -123,8 +123,8 @@ import signal
 import sys
 import time
 
-import eventlet
 from swift.common import utils
+from swift.common.concurrency import eventlet
 from swift.common.daemon import Daemon
 from swift.common.ring import Ring
 from swift.common.utils import (
