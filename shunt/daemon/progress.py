@@ -26,10 +26,12 @@ What
 ``point1``
     Every row with a ROWID up to it has been looked at by this node's *own*
     pass: the rows this node owns were handled, or are in ``retries``.
-``point2``
-    Every row up to it was *verified* by this node: rows of the other
-    replicas' share, handled again once older than ``verification_slack``
-    (and ``copy_after``), so that a dead node's share gets done.
+``verify_points``
+    Per distance ``d`` (1 .. replicas-1): every row up to it owned by the
+    replica ``d`` places before this one was *verified* by this node
+    (handled again once older than ``d`` × ``verification_slack``, plus
+    ``copy_after``), so that a dead node's share gets done. ``point2`` is
+    the lowest of them (rows up to it are verified whoever owns them).
 ``verify_all_upto``
     Rows up to this ROWID are verified even when this node owns them (set
     when the ring changed this node's position: the old owner is unknown).
@@ -200,7 +202,8 @@ class ContainerProgress:
     def restart(self, db_id, profile, print_, reason):
         self.data.update(db_id=db_id, fingerprint=print_,
                          profile=profile_summary(profile), point1=-1,
-                         point2=-1, verify_all_upto=-1, retries={},
+                         point2=-1, verify_points={}, verify_all_upto=-1,
+                         retries={},
                          restart_reason=reason, restarted=time.time())
 
     def set_ownership(self, ordinal, replicas):
@@ -210,8 +213,12 @@ class ContainerProgress:
         old = (self.data.get('ordinal'), self.data.get('replicas'))
         if old != (ordinal, replicas) and old != (None, None):
             self.data['verify_all_upto'] = self.point1
+            low = self.point2
+            self.data['verify_points'] = {}
+            self.data['point2'] = low
         self.data['ordinal'] = ordinal
         self.data['replicas'] = replicas
+        self._update_point2()
 
     def set_copy_after(self, copy_after):
         """A changed ``copy_after`` makes every deferred row due now (their
@@ -236,9 +243,29 @@ class ContainerProgress:
     def point2(self):
         return self.data['point2']
 
-    @point2.setter
-    def point2(self, value):
-        self.data['point2'] = value
+    def pointer(self, phase):
+        """``point1``, or the verification pointer ``verify<d>``."""
+        if phase == 'point1':
+            return self.point1
+        points = self.data.setdefault('verify_points', {})
+        return points.get(phase[len('verify'):], self.data.get('point2',
+                                                               -1))
+
+    def set_pointer(self, phase, value):
+        if phase == 'point1':
+            self.point1 = value
+        else:
+            self.data.setdefault('verify_points', {})[
+                phase[len('verify'):]] = value
+        self._update_point2()
+
+    def _update_point2(self):
+        replicas = self.data.get('replicas') or 1
+        if replicas <= 1:
+            self.data['point2'] = self.point1
+            return
+        self.data['point2'] = min(self.pointer('verify%d' % d)
+                                  for d in range(1, replicas))
 
     @property
     def verify_all_upto(self):

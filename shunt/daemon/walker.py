@@ -43,15 +43,20 @@ Swift's container-sync scheme with two pointers per DB and node (see
    pass and nothing is kept per deferred row. Delete rows are not subject
    to ``copy_after`` but wait behind such a row: with ``copy_after`` a
    delete reaches the bucket at most ``copy_after`` late.
-2. **Verification**: rows between ``point2`` and ``point1`` (as it was
-   at the start of the pass: rows passed in an earlier pass) that another
-   replica owns are handled again by this node once older than
-   ``verification_slack`` (+ ``copy_after``): the owner has had its
-   chance; if it is dead or failing, this node does the work. For rows the
-   owner already did, the handler finds the bucket up to date (a HEAD, no
-   upload). So a dead node's share is done ``verification_slack`` late,
-   and in the common case each object is uploaded once and checked by the
-   other replicas once.
+2. **Verification**: rows up to ``point1`` (as it was at the start of
+   the pass: rows passed in an earlier pass) that another replica owns are
+   handled again by this node once the owner has had its chance: the rows
+   of the replica just before this one (in the order of the ring's
+   primaries, circularly) once older than ``verification_slack`` (+
+   ``copy_after``), those of the one before it once older than twice the
+   slack, and so on (one pointer per distance). If the owner is dead or
+   failing, the next replica does the work after one slack, and the
+   replica after it finds it done after two — so even with a dead node
+   no object is uploaded twice at once. For rows the owner already did,
+   the handler finds the bucket up to date (a HEAD, no upload). So a dead
+   node's share is done ``verification_slack`` late, and in the common
+   case each object is uploaded once and checked by each other replica
+   once.
 3. **Retries**: rows that failed, or that the handler asked to see later
    (``RowLater``: a replica not yet up to date), are kept in the progress
    file and retried when due (1, 2, 4 ... minutes, at most an hour apart;
@@ -364,9 +369,8 @@ class ContainerWalk:
             return
         pending = [rowid for rowid, phase in self.inflight if phase == key]
         point = min(pending) - 1 if pending else value
-        current = self.progress.data[key]
-        if point > current:
-            self.progress.data[key] = point
+        if point > self.progress.pointer(key):
+            self.progress.set_pointer(key, point)
 
     # -- handling one row ------------------------------------------------
 
@@ -407,7 +411,7 @@ class ContainerWalk:
             elif name == 'archived':
                 self.progress.count('bytes_archived', row.get('size') or 0)
             # the row handler logs and counts outcomes in StatsD itself
-        if phase == 'point2':
+        if phase.startswith('verify'):
             self.stats.verified += 1
         elif phase == 'retry':
             self.stats.retried += 1
@@ -503,10 +507,25 @@ class ContainerWalk:
             self.stats.stopped = ''
 
     def _verify(self, point1):
-        slack = self.options.verification_slack
+        for distance in range(1, self.target.replicas):
+            if self._over():
+                break
+            self._verify_distance(point1, distance)
+
+    def _verify_distance(self, point1, distance):
+        """Verify the rows of the replica ``distance`` places before this
+        one in the ring's order, once older than ``distance`` slacks: the
+        next replica takes over a dead owner's rows after one slack, the
+        one after it checks them after two (no upload twice at once)."""
+        slack = self.options.verification_slack * distance
         copy_after = self.profile.copy_after
-        scanned = self.progress.point2
-        mine_from = self.progress.verify_all_upto
+        replicas = self.target.replicas
+        owner = (self.target.ordinal - distance) % replicas
+        phase = 'verify%d' % distance
+        scanned = self.progress.pointer(phase)
+        # rows passed before this node's position changed: whoever owned
+        # them, the nearest verification checks them
+        everyone_upto = self.progress.verify_all_upto
         done = False
         while not done and not self._over() and scanned < point1:
             rows = self._rows(scanned)
@@ -516,19 +535,22 @@ class ContainerWalk:
                 if row['ROWID'] > point1 or self._over():
                     done = True
                     break
-                if verifiable_at(row, copy_after, slack) > self.clock():
-                    done = True
-                    break
-                if (row['ROWID'] > mine_from and self.owned(row)) or \
-                        str(row['ROWID']) in self.progress.retries:
-                    pass                    # handled by the own pass
+                if row['ROWID'] <= everyone_upto:
+                    ours = distance == 1
                 else:
-                    self.submit(row, 'point2')
+                    ours = owner_of(self.target.account,
+                                    self.target.container, row['name'],
+                                    replicas) == owner
+                if ours and str(row['ROWID']) not in self.progress.retries:
+                    if verifiable_at(row, copy_after, slack) > self.clock():
+                        done = True
+                        break
+                    self.submit(row, phase)
                 scanned = row['ROWID']
-                self._maybe_save(('point2', scanned))
+                self._maybe_save((phase, scanned))
         self.pool.waitall()
         if not self.dry_run:
-            self._settle(('point2', scanned))
+            self._settle((phase, scanned))
 
     def lag(self, now):
         """Seconds the oldest row this node should have handled by now has
@@ -538,9 +560,11 @@ class ContainerWalk:
         if rows:
             lag = max(lag, now - eligible_at(rows[0],
                                              self.profile.copy_after))
-        rows = self._rows(self.progress.point2, 1)
-        if rows and rows[0]['ROWID'] <= self.progress.point1:
-            lag = max(lag, now - verifiable_at(
-                rows[0], self.profile.copy_after,
-                self.options.verification_slack))
+        for distance in range(1, self.target.replicas):
+            point = self.progress.pointer('verify%d' % distance)
+            rows = self._rows(point, 1)
+            if rows and rows[0]['ROWID'] <= self.progress.point1:
+                lag = max(lag, now - verifiable_at(
+                    rows[0], self.profile.copy_after,
+                    self.options.verification_slack * distance))
         return max(lag, 0.0)

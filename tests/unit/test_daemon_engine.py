@@ -38,6 +38,13 @@ def owned_by(cluster, node, names=NAMES, container='c'):
             ordinal(cluster, node, container)}
 
 
+def owned_at(cluster, node, distance, container='c'):
+    """The names of the replica ``distance`` places before ``node``."""
+    owner = (ordinal(cluster, node, container) - distance) % cluster.replicas
+    return {n for n in NAMES if owner_of(ACCOUNT, container, n,
+                                         cluster.replicas) == owner}
+
+
 def progress_file(cluster, node, container='c'):
     broker = cluster.broker(node, container, create=False)
     db_hash = os.path.basename(broker.db_file)[:-3]
@@ -115,15 +122,23 @@ def test_verification_picks_up_a_dead_nodes_rows_after_the_slack(three):
         three.daemon(node, handlers[node], clock=clock).run_once()
     assert not dead_share & (set(handlers[0].names()) |
                              set(handlers[1].names()))
-    # after it, the live nodes verify every row they do not own
+    # after it, each live node verifies the rows of the replica before it:
+    # the dead node's share is done by exactly one of them
     clock.now = T0 + 3601
     for node in (0, 1):
         handlers[node].calls.clear()
         three.daemon(node, handlers[node], clock=clock).run_once()
     for node in (0, 1):
-        verified = set(handlers[node].names())
-        others = set(NAMES) - owned_by(three, node)
-        assert verified == others
+        assert set(handlers[node].names()) == owned_at(three, node, 1)
+    done = collections.Counter(handlers[0].names() + handlers[1].names())
+    assert set(done) >= dead_share
+    assert all(done[n] == 1 for n in dead_share)
+    # after two slacks, the replica after that checks them too
+    clock.now = T0 + 7201
+    for node in (0, 1):
+        handlers[node].calls.clear()
+        three.daemon(node, handlers[node], clock=clock).run_once()
+        assert set(handlers[node].names()) == owned_at(three, node, 2)
         data = load_progress(three, node)
         assert data['point2'] == data['point1']
     # and once verified, never again
@@ -143,7 +158,7 @@ def test_verification_waits_for_copy_after_too(three):
     handler.calls.clear()
     clock.now = T0 - 1100 + 1000 + 3601
     three.daemon(0, handler, clock=clock).run_once()
-    assert set(handler.names()) == set(NAMES) - owned_by(three, 0)
+    assert set(handler.names()) == owned_at(three, 0, 1)
 
 
 def test_failing_row_does_not_block_later_rows_and_is_retried(one):
@@ -491,7 +506,7 @@ def test_verification_waits_one_pass_even_for_old_rows(three):
     assert set(handler.names()) == owned_by(three, 0)
     handler.calls.clear()
     three.daemon(0, handler).run_once()
-    assert set(handler.names()) == set(NAMES) - owned_by(three, 0)
+    assert set(handler.names()) == owned_at(three, 0, 1)
 
 
 def test_sharded_root_walks_its_shard_dbs(three):
