@@ -83,6 +83,10 @@ def delete_timestamp(when, archived_etag=None):
 
 
 def parse(value):
+    """A Timestamp from a header value (None for absent or unreadable);
+    a Timestamp is taken as it is (even ``Timestamp(0)``)."""
+    if isinstance(value, Timestamp):
+        return value
     try:
         return Timestamp(value) if value else None
     except (ValueError, OverflowError, TypeError):
