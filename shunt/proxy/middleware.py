@@ -42,6 +42,9 @@ For a container mapped in the mapping file (see :mod:`shunt.core.config`):
   sidecar) is served as Swift serves a local SLO: its SLO ``Etag``,
   ``X-Static-Large-Object``, ranges across segments, ``?multipart-manifest=
   get`` and ``?part-number`` (see :mod:`shunt.proxy.slo`).
+* An archived DLO manifest (``x-object-manifest`` metadata) is served as
+  Swift's ``dlo`` serves a local one, its segments read through the shunt
+  (local, archived or mixed; see :mod:`shunt.proxy.dlo`).
 * With ``restore_object`` in the profile, an archived object read whole is
   also written back into Swift as it streams, so that the next read is
   local; with ``restore_ttl`` the restored copy expires (see

@@ -36,7 +36,7 @@ from shunt.core.remote import (
     unavailable_response,
 )
 from shunt.core.tombstones import archived_visible
-from shunt.proxy import restore, slo
+from shunt.proxy import dlo, restore, slo
 
 # storage classes S3 cannot read without a restore
 ARCHIVE_CLASSES = frozenset(('GLACIER', 'DEEP_ARCHIVE'))
@@ -219,7 +219,8 @@ class ObjectContext(WSGIContext):
             self.logger.increment('object.hit')
             self.logger.info('%s %s served from %s', req.method, req.path,
                              location_label(self.profile))
-            start_response = _as_swift_412(start_response)
+            if not isinstance(resp, dlo.ArchivedDLO):
+                start_response = _as_swift_412(start_response)
         return resp(env, start_response)
 
     # -- remote calls ---------------------------------------------------
@@ -283,6 +284,13 @@ class ObjectContext(WSGIContext):
                 if stream is not None:
                     stream.close()
                 return special
+        else:
+            # an archived DLO manifest: answered as Swift's dlo answers
+            large = dlo.archived_dlo(self, req, key, headers, raw, size)
+            if large is not None:
+                if stream is not None:
+                    stream.close()
+                return large
         if req.method == 'HEAD':
             # swob drains a HEAD's app_iter: give it nothing to fetch
             body = []

@@ -106,6 +106,9 @@ QUEUE_DEPTH = 8
 CLAIM_TTL = 900
 DEFAULT_MAX_MANIFEST_SEGMENTS = 1000
 RESTORED_HEADERS = frozenset(('content-type',) + PASSED_HEADERS)
+# set in a request's environment: never restore what it reads (the segment
+# reads of an archived DLO that is not read whole, see shunt.proxy.dlo)
+NO_RESTORE = 'cloud_shunt.no_restore'
 _MD5 = slo._HEX32
 
 
@@ -350,6 +353,9 @@ def plan(ctx, req, object_headers, s3_headers, size, manifest=None):
     """A :class:`Restore` for an archived object about to be served (it
     starts only if the whole body is then streamed), or None."""
     if req.method != 'GET' or not ctx.profile.restore_object:
+        return None
+    if req.environ.get(NO_RESTORE) or 'X-Object-Manifest' in object_headers:
+        # a DLO manifest is restored by a whole read of the DLO alone
         return None
     if get_param(req, 'part-number') is not None:
         return None
