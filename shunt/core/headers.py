@@ -53,11 +53,15 @@ PASSED_HEADERS = ('content-disposition', 'content-encoding',
 # this project's sync daemon: the shunt answers it as ``X-Timestamp`` and
 # ``Last-Modified`` and decides deletes on Swift's own clock with it
 TIMESTAMP_META = 'swift-timestamp'
+# the Swift Etag (MD5) of a plain object the sync daemon had to upload in
+# parts (over S3's 5 GiB single-PUT limit): answered as its ``Etag``
+ETAG_META = 'swift-etag'
 # user-metadata keys an archiver uses for its own bookkeeping
 BOOKKEEPING_META = frozenset(('x-static-large-object', 'x-object-manifest',
                               'swift-slo-etag', 'x-delete-at',
-                              TIMESTAMP_META))
+                              TIMESTAMP_META, ETAG_META))
 
+_MD5 = re.compile(r'^[0-9a-f]{32}$')
 _ENCODED_WORD = re.compile(r'=\?[^?\s]+\?[QqBb]\?[^?\s]*\?=')
 _LEGACY_QUOTED = re.compile(r'^[A-Za-z0-9_.\-~/%]*$')
 _PERCENT_ESCAPE = re.compile(r'%[0-9A-Fa-f]{2}')
@@ -169,6 +173,9 @@ def swift_object_headers(s3_headers):
         'Etag': bare_etag(s3_headers.get('etag')),
         'Accept-Ranges': 'bytes',
     }
+    swift_etag = s3_headers.get(META_PREFIX + ETAG_META, '').strip()
+    if _MD5.match(swift_etag):
+        headers['Etag'] = swift_etag
     ts = archived_swift_timestamp(s3_headers)
     if ts is None:
         modified = parse_http_date(s3_headers.get('last-modified'))

@@ -154,8 +154,14 @@ class S3Remote:
 
     def __init__(self, region='us-east-1', connect_timeout=2.0,
                  read_timeout=10.0, max_pool_connections=100,
-                 max_attempts=2, fail_fast=None, logger=None):
+                 max_attempts=2, fail_fast=None, logger=None,
+                 payload_signing=None):
         self.fail_fast = fail_fast or FailFast(0, 0)
+        # None: botocore's choice (SigV4 over http hashes every body before
+        # sending it, which reads a streamed upload twice); False: send
+        # UNSIGNED-PAYLOAD, as the sync daemon does (its uploads carry
+        # Content-MD5, which the store checks)
+        self.payload_signing = payload_signing
         self.logger = logger
         self.region = region
         self.connect_timeout = connect_timeout
@@ -195,7 +201,9 @@ class S3Remote:
             max_pool_connections=self.max_pool_connections,
             retries={'mode': 'standard',
                      'total_max_attempts': self.max_attempts},
-            s3={'addressing_style': addressing},
+            s3=dict({'addressing_style': addressing}, **(
+                {} if self.payload_signing is None else
+                {'payload_signing_enabled': self.payload_signing})),
             # S3 clones rarely support the newer flexible checksums, and a
             # checksum over a whole streamed body costs proxy CPU
             request_checksum_calculation='when_required',
@@ -249,6 +257,55 @@ class S3Remote:
 
     def delete_object(self, profile, key):
         return self._call(profile, 'delete_object', Key=key)
+
+    # -- writes (the sync daemon) -------------------------------------------
+
+    def put_object(self, profile, key, body, **params):
+        """``PutObject``: ``body`` is bytes or a file-like object read in
+        chunks (pass ``ContentLength`` and ``ContentMD5`` with a stream)."""
+        return self._call(profile, 'put_object', Key=key, Body=body,
+                          **params)
+
+    def create_multipart_upload(self, profile, key, **params):
+        """Start a multipart upload; returns its ``UploadId``."""
+        return self._call(profile, 'create_multipart_upload', Key=key,
+                          **params)['UploadId']
+
+    def upload_part(self, profile, key, upload_id, number, body, **params):
+        """Upload part ``number`` (1-based); returns its quoted ``ETag``."""
+        return self._call(profile, 'upload_part', Key=key,
+                          UploadId=upload_id, PartNumber=number, Body=body,
+                          **params)['ETag']
+
+    def complete_multipart_upload(self, profile, key, upload_id, etags):
+        """Complete an upload of the parts whose ETags are ``etags``
+        (in part order)."""
+        parts = [{'PartNumber': number, 'ETag': etag}
+                 for number, etag in enumerate(etags, 1)]
+        return self._call(profile, 'complete_multipart_upload', Key=key,
+                          UploadId=upload_id,
+                          MultipartUpload={'Parts': parts})
+
+    def abort_multipart_upload(self, profile, key, upload_id):
+        """Abort an upload; one that is already gone is not an error."""
+        try:
+            return self._call(profile, 'abort_multipart_upload', Key=key,
+                              UploadId=upload_id)
+        except RemoteError as err:
+            if err.code != 'NoSuchUpload':
+                raise
+
+    def list_multipart_uploads(self, profile, prefix):
+        """Every open multipart upload whose key starts with ``prefix``:
+        ``[{'Key', 'UploadId', 'Initiated'}, ...]`` (all pages)."""
+        uploads, kwargs = [], {'Prefix': prefix}
+        while True:
+            page = self._call(profile, 'list_multipart_uploads', **kwargs)
+            uploads.extend(page.get('Uploads', []))
+            if not page.get('IsTruncated'):
+                return uploads
+            kwargs['KeyMarker'] = page.get('NextKeyMarker', '')
+            kwargs['UploadIdMarker'] = page.get('NextUploadIdMarker', '')
 
     def copy_in_place(self, profile, key, head, metadata, content_type,
                       extra=None):

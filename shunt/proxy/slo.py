@@ -67,12 +67,15 @@ from shunt.core.remote import RemoteError
 
 def check_object(manifest, size, s3_etag, slo_etag_meta=None):
     """Raise :class:`ManifestError` when the sidecar does not describe the
-    archived object (``size`` bytes, S3 Etag ``s3_etag`` unquoted)."""
+    archived object (``size`` bytes, S3 Etag ``s3_etag`` unquoted). An
+    object that records the SLO's Swift Etag (``slo_etag_meta``: the sync
+    daemon re-chunked it, or it went to a store without multipart
+    uploads) is checked by that Etag, whatever its parts."""
     if manifest.size != size:
         raise ManifestError(f'its segments add up to {manifest.size} bytes, '
                             f'the object has {size}')
     mpu = _MPU_ETAG.match(s3_etag or '')
-    if mpu and manifest.restorable:
+    if mpu and manifest.restorable and not slo_etag_meta:
         # one part per segment: the parts' MD5s are the segment Etags
         parts = int(mpu.group(2))
         if parts != len(manifest.segments):

@@ -1,0 +1,485 @@
+"""What the sync daemon does with one row of a mapped container's DB.
+
+A row is an object PUT, POST or DELETE as the container DB recorded it.
+:meth:`RowHandler.handle` takes it with the profile of its container and
+answers an :class:`Outcome`, or raises :class:`RowLater` (not eligible
+yet: try again at ``retry_at``) or :class:`RowFailed` (logged as one ERROR
+line, counted, retried later; ``permanent`` when retrying cannot help until
+the object changes).
+
+Object rows, in order:
+
+1. ``exclude_pattern`` matches the name (from its start): **skipped**.
+2. The row's last PUT/POST is younger than ``copy_after``: **later**.
+3. The S3 key cannot be written (longer than 1024 UTF-8 bytes with the
+   prefix): **failed** (``name``, permanent).
+4. Local ``HEAD`` (with the row's storage policy, through the internal
+   client: no shunt, no SLO/DLO middleware). 404: **gone** if Swift's
+   tombstone (or expiry) is not older than the row, else **failed**
+   (``local``: quarantined or lost; retried). A replica older than the row
+   answered: **later**. Symlinks are **skipped**; objects the internal
+   client cannot decrypt **fail** (``invalid``).
+5. ``selection_criteria`` do not match the HEAD's headers: **skipped**.
+   A criterion is ``{"AND": [...]}``, ``{"OR": [...]}``, ``{"NOT": c}`` or
+   ``{"<header>": "<value>"}`` (header names and values compared without
+   regard to case; a missing header never matches).
+6. ``HEAD`` of the bucket copy: the same version (size, Etag, metadata,
+   ``swift-timestamp``): **noop**; the same bytes with other metadata (a
+   POST): copied onto itself with the new metadata, **metadata**; a later
+   Swift version in the bucket: **skipped** (a newer row follows).
+7. Otherwise **uploaded** (:mod:`shunt.daemon.transfer`; SLOs:
+   :mod:`shunt.daemon.upload`; what is written: :mod:`shunt.daemon.bucket`):
+   plain objects and DLO manifests (their own body, with
+   ``x-object-manifest``) as one ``PutObject`` with ``Content-MD5``
+   (multipart above 5 GiB); SLOs as a multipart upload plus the manifest
+   sidecar. A multipart upload is aborted on any failure, and stale
+   uploads of the key (opened before this process started and over a
+   minute ago: a crashed daemon's) are aborted before a new one starts.
+8. Archive mode (``retain_local: false``): a ``HEAD`` verifies the bucket
+   copy (size, Etag, ``swift-timestamp``), then the local copy is deleted
+   with ``X-Timestamp`` = :func:`shunt.core.tombstones.archive_timestamp`
+   of the archived version: **archived**, or **kept** when Swift answers
+   409 (a newer PUT or POST exists; its own row archives it). After an
+   SLO's manifest was deleted, and unless ``retain_local_segments``, its
+   segments are deleted too, but only those that belong to that object
+   alone by swiftclient's conventions (in ``<container>_segments`` or
+   ``<container>+segments`` of the same account, named
+   ``<object name>/...``), still have the manifest's Etag, and with each
+   delete guarded by the segment's own timestamp; every other segment is
+   kept (a segment shared with another manifest, in another container,
+   or rewritten since). A crash between the manifest's delete and its
+   segments' leaves those segments in place. A DLO's segments are never
+   deleted (they are objects of their own).
+
+Delete rows: the daemon's own archive tombstones are **skipped** (never
+propagated). With ``propagate_delete`` true or absent, the bucket copy
+(and an SLO's sidecar) is deleted, **remote_deleted**, unless it is newer
+than the tombstone (its ``swift-timestamp``, else its ``Last-Modified``):
+then it is kept, **skipped**.
+
+StatsD (the logger's prefix): ``uploaded``, ``bytes``, ``metadata``,
+``noop``, ``archived``, ``kept``, ``remote_deleted``, ``skipped``,
+``gone``, ``failures.<kind>``, ``stale_uploads_aborted``.
+
+Option: ``stale_retry_delay`` (seconds before a row a stale replica
+answered is tried again, default 60); the upload options are
+:mod:`shunt.daemon.transfer`'s.
+"""
+
+import enum
+import time
+
+from swift.common.http import (
+    HTTP_CONFLICT,
+    HTTP_NOT_FOUND,
+    is_success,
+)
+from swift.common.internal_client import UnexpectedResponse
+from swift.common.swob import wsgi_to_str
+from swift.common.utils import (
+    Timestamp,
+    close_if_possible,
+    config_true_value,
+    decode_timestamps,
+)
+
+from shunt.core import headers as shunt_headers
+from shunt.core.layout import manifest_key, object_key
+from shunt.core.manifest import (
+    SLO_ETAG_META,
+    mpu_etag,
+)
+from shunt.core.remote import RemoteError
+from shunt.core.tombstones import archive_timestamp, is_archiver_tombstone
+from shunt.daemon import bucket, upload
+from shunt.daemon.transfer import POLICY_INDEX, Transfer
+
+MAX_KEY_BYTES = 1024
+# S3 error codes that mean the key itself cannot be written
+NAME_CODES = frozenset(('KeyTooLongError', 'InvalidURI', 'InvalidObjectName'))
+TOO_LARGE_CODES = frozenset(('EntityTooLarge', 'MetadataTooLarge'))
+SEGMENT_CONTAINER_SUFFIXES = ('_segments', '+segments')
+
+
+class Outcome(enum.Enum):
+    UPLOADED = 'uploaded'
+    METADATA = 'metadata'
+    NOOP = 'noop'
+    ARCHIVED = 'archived'
+    KEPT = 'kept'
+    REMOTE_DELETED = 'remote_deleted'
+    SKIPPED = 'skipped'
+    GONE = 'gone'
+
+
+class RowLater(Exception):
+    """Not a failure: the row is not eligible before ``retry_at``."""
+
+    def __init__(self, message, retry_at):
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+class RowFailed(Exception):
+    """A failed row (``kind``: ``remote``, ``local``, ``name``,
+    ``too_large``, ``invalid``, ``verify``)."""
+
+    def __init__(self, kind, message, permanent=False):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.permanent = permanent
+
+
+def matches(criteria, headers):
+    """Does an object with these headers (lower-case names, native values)
+    match ``selection_criteria`` (None or ``{}`` matches everything)?"""
+    if not criteria:
+        return True
+    ((key, operand),) = criteria.items()
+    if key == 'AND':
+        return all(matches(item, headers) for item in operand)
+    if key == 'OR':
+        return any(matches(item, headers) for item in operand)
+    if key == 'NOT':
+        return not matches(operand, headers)
+    value = headers.get(key.lower())
+    return value is not None and value.lower() == operand.lower()
+
+
+def key_problem(key):
+    """Why S3 cannot take this key (a sentence), or None."""
+    size = len(key.encode('utf-8'))
+    if size > MAX_KEY_BYTES:
+        return f'its S3 key has {size} bytes, more than S3\'s 1024'
+    return None
+
+
+def row_timestamps(row):
+    """(data, meta) Timestamps of a row."""
+    data, _ctype, meta = decode_timestamps(row['created_at'])
+    return data, meta
+
+
+def local_version(headers):
+    """The Swift version (Timestamp, internal precision) of a local
+    response."""
+    value = headers.get('X-Backend-Timestamp') or headers.get('X-Timestamp')
+    return Timestamp(value)
+
+
+def owned_segment(account, container, obj, seg):
+    """Does this manifest segment belong to ``obj`` alone by swiftclient's
+    naming conventions?"""
+    return seg.plain and seg.container in tuple(
+        container + s for s in SEGMENT_CONTAINER_SUFFIXES) and \
+        seg.obj.startswith(obj + '/')
+
+
+class Local:
+    """A local object version as the internal client showed it."""
+
+    def __init__(self, name, headers, manifest=None, manifest_body=None):
+        self.name = name
+        self.headers = headers
+        self.version = local_version(headers)
+        self.manifest = manifest
+        self.manifest_body = manifest_body
+        if manifest is not None:
+            self.size = manifest.size
+            self.parts_reason = upload.part_plan(manifest)
+            # the S3 Etag of a part-per-segment upload; a re-chunked copy
+            # records the SLO's Swift Etag instead
+            self.etag = mpu_etag([s.hash for s in manifest.segments]) \
+                if self.parts_reason is None else None
+            self.alt = (SLO_ETAG_META, manifest.etag)
+        else:
+            self.size = int(headers.get('Content-Length') or 0)
+            self.etag = shunt_headers.bare_etag(headers.get('Etag'))
+            self.alt = (bucket.SWIFT_ETAG_META, self.etag)
+
+    @property
+    def is_slo(self):
+        return config_true_value(self.headers.get('X-Static-Large-Object'))
+
+
+class RowHandler:
+    """Handles rows for the daemon; one per process, shared by its green
+    threads. ``swift`` is an InternalClient, ``remote`` an S3Remote."""
+
+    def __init__(self, conf, logger, swift, remote):
+        self.logger = logger
+        self.swift = swift
+        self.remote = remote
+        self.transfer = Transfer(conf, logger, swift, remote)
+        self.retry_delay = float(conf.get('stale_retry_delay', 60))
+
+    # -- the row ------------------------------------------------------------
+
+    def handle(self, profile, row, now=None):
+        now = time.time() if now is None else now
+        try:
+            outcome = self._handle(profile, row, now)
+        except RowLater:
+            raise
+        except Exception as err:
+            failed = self._as_failure(err)
+            self.logger.increment('failures.%s' % failed.kind)
+            self.logger.error(
+                'Row failed (%s%s): %s/%s/%r (%s): %s', failed.kind,
+                ', permanent' if failed.permanent else '', profile.account,
+                profile.container, row['name'], profile.describe(),
+                failed.message)
+            if failed is err:
+                raise
+            raise failed from err
+        self.logger.increment(outcome.value)
+        return outcome
+
+    def _as_failure(self, err):
+        if isinstance(err, RowFailed):
+            return err
+        if isinstance(err, upload.Failed):
+            return RowFailed(err.kind, str(err), err.permanent)
+        if isinstance(err, RemoteError):
+            if err.code in NAME_CODES:
+                return RowFailed('name', f'S3 refused the key: {err.code}',
+                                 permanent=True)
+            if err.code in TOO_LARGE_CODES:
+                return RowFailed('too_large', f'S3 refused it: {err.code}',
+                                 permanent=True)
+            if err.code in ('BadDigest', 'InvalidDigest'):
+                return RowFailed('local', 'the bytes read do not match the '
+                                 'local Etag (corrupt replica?)')
+            return RowFailed('remote', f'{err.kind}: {err.message}')
+        if isinstance(err, UnexpectedResponse):
+            return RowFailed('local', str(err))
+        self.logger.exception('Unexpected error handling a row')
+        return RowFailed('local', f'{type(err).__name__}: {err}')
+
+    def _handle(self, profile, row, now):
+        name = row['name']
+        pattern = profile.exclude_pattern
+        if pattern is not None and pattern.pattern and pattern.match(name):
+            self.logger.debug('Skipping excluded object %r', name)
+            return Outcome.SKIPPED
+        if row['deleted']:
+            return self._delete_row(profile, row)
+        data_ts, meta_ts = row_timestamps(row)
+        if profile.copy_after and now < meta_ts.timestamp + \
+                profile.copy_after:
+            raise RowLater('not yet eligible (copy_after)',
+                           meta_ts.timestamp + profile.copy_after)
+        key = object_key(profile.account, profile.container, name,
+                         profile.custom_prefix)
+        problem = key_problem(key)
+        if problem:
+            raise RowFailed('name', f'cannot be archived: {problem}',
+                            permanent=True)
+        policy = str(row['storage_policy_index'])
+        headers = self._head_local(profile, name, policy, data_ts)
+        if headers is None:
+            return Outcome.GONE
+        if local_version(headers) < meta_ts:
+            raise RowLater('a replica older than the row answered',
+                           now + self.retry_delay)
+        if any(h.lower().startswith('x-object-sysmeta-symlink-')
+               for h in headers):
+            self.logger.info('Not archiving symlink %r', name)
+            return Outcome.SKIPPED
+        if any(h.lower().startswith('x-object-sysmeta-crypto-')
+               for h in headers):
+            raise RowFailed('invalid', 'encrypted: the internal client '
+                            'pipeline cannot decrypt it', permanent=True)
+        if not matches(profile.selection_criteria, {
+                k.lower(): wsgi_to_str(v) for k, v in headers.items()}):
+            self.logger.debug('Not archiving %r: selection criteria do not '
+                              'match', name)
+            return Outcome.SKIPPED
+        local = Local(name, headers)
+        if local.is_slo:
+            local = self._get_slo(profile, name, policy, meta_ts, now)
+        outcome, head = self._sync(profile, key, local, policy)
+        if outcome is Outcome.SKIPPED or profile.retain_local:
+            return outcome
+        if outcome is not Outcome.NOOP or head is None:
+            head = self.transfer.remote_head(profile, key)
+        self._verify(key, local, head)
+        return self._delete_local(profile, local, policy)
+
+    # -- local side ---------------------------------------------------------
+
+    def _local(self, method, path, headers, acceptable=(2,)):
+        return self.swift.make_request(method, path, headers, acceptable)
+
+    def _path(self, account, container, obj):
+        return self.swift.make_path(account, container, obj)
+
+    def _head_local(self, profile, name, policy, data_ts):
+        resp = self._local('HEAD', self._path(
+            profile.account, profile.container, name), {
+            POLICY_INDEX: policy}, (2, HTTP_NOT_FOUND))
+        if resp.status_int != HTTP_NOT_FOUND:
+            return resp.headers
+        tombstone = resp.headers.get('X-Backend-Timestamp')
+        if tombstone and Timestamp(tombstone) >= data_ts:
+            return None
+        raise RowFailed('local', 'not found on any object server (lost or '
+                        'quarantined?)')
+
+    def _get_slo(self, profile, name, policy, meta_ts, now):
+        resp = self._local('GET', self._path(
+            profile.account, profile.container, name), {
+            POLICY_INDEX: policy}, (2, HTTP_NOT_FOUND))
+        if resp.status_int == HTTP_NOT_FOUND:
+            close_if_possible(resp.app_iter)
+            raise RowFailed('local', 'the SLO manifest vanished')
+        manifest, body = self.transfer.read_manifest(resp)
+        local = Local(name, resp.headers, manifest, body)
+        if local.version < meta_ts:
+            raise RowLater('a replica older than the row answered',
+                           now + self.retry_delay)
+        return local
+
+    # -- bucket side --------------------------------------------------------
+
+    def _sync(self, profile, key, local, policy):
+        """Bring the bucket copy up to date; ``(outcome, head)`` (the
+        HEAD when it showed the copy up to date)."""
+        try:
+            meta, content_type, extra = bucket.object_params(
+                local.headers, local.version, slo=local.is_slo)
+        except bucket.BadMetadata as err:
+            raise RowFailed('invalid', str(err), permanent=True)
+        head = self.transfer.remote_head(profile, key)
+        state = bucket.remote_state(head, local.version, local.size,
+                                    local.etag, meta, content_type, extra,
+                                    local.alt)
+        if state == 'newer':
+            self.logger.info('Not archiving %r: the bucket holds a later '
+                             'version (%s)', local.name,
+                             bucket.remote_version(head).internal)
+            return Outcome.SKIPPED, head
+        if state in ('same', 'metadata'):
+            if state == 'metadata':
+                key_, value = local.alt
+                if head.get('Metadata', {}).get(key_) == value:
+                    meta[key_] = value
+                self.remote.copy_in_place(profile, key, head, meta,
+                                          content_type, extra)
+            if local.manifest is not None and \
+                    self.transfer.repair_sidecar(profile, local):
+                state = 'metadata'
+            if state == 'same':
+                return Outcome.NOOP, head
+            return Outcome.METADATA, None
+        if local.manifest is not None:
+            sent = self.transfer.upload_slo(profile, key, local, meta,
+                                            content_type, extra)
+        else:
+            sent = self.transfer.upload_plain(profile, key, local, policy,
+                                              meta, content_type, extra)
+        self.logger.update_stats('bytes', sent)
+        return Outcome.UPLOADED, None
+
+    def _verify(self, key, local, head):
+        if head is None:
+            raise RowFailed('verify', 'the bucket copy is missing after the '
+                            'upload')
+        if not bucket.same_content(head, local.size, local.etag,
+                                   local.alt):
+            raise RowFailed('verify', 'the bucket copy does not have the '
+                            'local size and Etag')
+        if bucket.remote_version(head) != local.version:
+            raise RowFailed('verify', 'the bucket copy is not of the local '
+                            'version')
+
+    # -- archive: the local delete -------------------------------------------
+
+    def _delete_local(self, profile, local, policy):
+        path = self._path(profile.account, profile.container, local.name)
+        resp = self._local('DELETE', path, {
+            'X-Timestamp': archive_timestamp(local.version).internal,
+            POLICY_INDEX: policy}, (2, HTTP_NOT_FOUND, HTTP_CONFLICT))
+        if resp.status_int == HTTP_CONFLICT:
+            self.logger.info('Kept %r: a newer version exists', local.name)
+            return Outcome.KEPT
+        self.logger.debug('Archived %r', local.name)
+        if local.manifest is not None and is_success(resp.status_int) and \
+                not profile.retain_local_segments:
+            self._delete_segments(profile, local)
+        return Outcome.ARCHIVED
+
+    def _delete_segments(self, profile, local):
+        seen, kept, deleted = set(), 0, 0
+        for seg in local.manifest.segments:
+            if seg.name in seen:
+                continue
+            seen.add(seg.name)
+            if not owned_segment(profile.account, profile.container,
+                                 local.name, seg):
+                kept += 1
+                continue
+            try:
+                if self._delete_segment(profile.account, seg):
+                    deleted += 1
+                else:
+                    kept += 1
+            except Exception as err:
+                kept += 1
+                self.logger.warning('Could not delete segment %r of %r: %s',
+                                    seg.name, local.name, err)
+        self.logger.info('Archived SLO %r: %d segment(s) deleted, %d kept',
+                         local.name, deleted, kept)
+
+    def _delete_segment(self, account, seg):
+        path = self._path(account, seg.container, seg.obj)
+        resp = self._local('HEAD', path, {}, (2, HTTP_NOT_FOUND))
+        if resp.status_int == HTTP_NOT_FOUND or shunt_headers.bare_etag(
+                resp.headers.get('Etag')) != seg.hash:
+            return False
+        resp = self._local('DELETE', path, {
+            'X-Timestamp': archive_timestamp(
+                local_version(resp.headers)).internal},
+            (2, HTTP_NOT_FOUND, HTTP_CONFLICT))
+        return is_success(resp.status_int)
+
+    # -- delete rows ----------------------------------------------------------
+
+    def _delete_row(self, profile, row):
+        deleted_at = row_timestamps(row)[0]
+        if is_archiver_tombstone(deleted_at):
+            return Outcome.SKIPPED
+        if profile.propagate_delete is False:
+            return Outcome.SKIPPED
+        name = row['name']
+        key = object_key(profile.account, profile.container, name,
+                         profile.custom_prefix)
+        if key_problem(key):
+            return Outcome.SKIPPED
+        head = self.transfer.remote_head(profile, key)
+        if head is None:
+            return Outcome.SKIPPED
+        theirs = bucket.remote_version(head)
+        if theirs is None:
+            modified = head.get('LastModified')
+            theirs = Timestamp(modified.timestamp()) if modified else None
+        if theirs is not None and theirs > deleted_at:
+            self.logger.info('Not deleting %r from the bucket: its copy '
+                             '(%s) is newer than the delete (%s)', name,
+                             theirs.internal, deleted_at.internal)
+            return Outcome.SKIPPED
+        self._remote_delete(profile, key)
+        if config_true_value(head.get('Metadata', {}).get(
+                'x-static-large-object')):
+            self._remote_delete(profile, manifest_key(
+                profile.account, profile.container, name,
+                profile.custom_prefix))
+        return Outcome.REMOTE_DELETED
+
+    def _remote_delete(self, profile, key):
+        try:
+            self.remote.delete_object(profile, key)
+        except RemoteError as err:
+            if err.kind != 'not_found':
+                raise
