@@ -4,8 +4,11 @@
 (a fresh temporary directory unless one is given):
 
 * ``memcached`` (tempauth keeps its tokens there);
-* an S3 endpoint: moto in server mode (``python -m moto.server``), with a
-  default bucket;
+* an S3 endpoint, with a default bucket: moto in server mode (``python -m
+  moto.server``), or with ``s3_backend='s3api'`` a second Swift proxy
+  running Swift's own ``s3api`` (its buckets are containers of the
+  account ``AUTH_store`` on this cluster's servers; its config is
+  ``s3api-proxy-server.conf``, its log ``log/s3.log``);
 * Swift's account, container, object and proxy servers, each a separate
   process started from config files and 1-replica rings written into the
   state directory. The proxy runs this project's ``cloud_shunt`` filter.
@@ -87,6 +90,9 @@ S3_BACKENDS = ('moto', 's3api')
 # name is the S3 access key ("account:user", as tempauth wants it)
 S3API_ACCOUNT = 'store'
 S3API_USER = 'archiver'
+# its key (checked, unlike moto's): distinctive, so tests can tell whether
+# any part of it leaks
+S3API_SECRET = 'Store-Secret-Kq4Vn/w+2'
 S3API_PIPELINE = ('catch_errors gatekeeper healthcheck proxy-logging cache '
                   's3api tempauth copy slo dlo proxy-logging proxy-server')
 USERS = (
@@ -383,7 +389,7 @@ class Cluster:
         self.start_timeout = start_timeout
         self.s3_key = S3_KEY if s3_backend == 'moto' else \
             f'{S3API_ACCOUNT}:{S3API_USER}'
-        self.s3_secret = S3_SECRET
+        self.s3_secret = S3_SECRET if s3_backend == 'moto' else S3API_SECRET
         self.s3_region = S3_REGION
         self.mapping_file = os.path.join(self.state_dir, 'cloud-shunt.json')
         self.log_dir = os.path.join(self.state_dir, 'log')

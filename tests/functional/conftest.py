@@ -1,10 +1,16 @@
-"""Fixtures for functional tests: one all-in-one cluster per test session.
+"""Fixtures for functional tests: one all-in-one cluster per S3 backend.
 
-* ``aio`` (session): a started :class:`shunt.tools.aio.Cluster` with
-  ``reload_interval=0`` (every request sees the current mapping file) and
-  an empty mapping file; stopped at the end of the session (its state
-  dir, with every server's log, is kept when CLOUD_SHUNT_KEEP_STATE is
-  set).
+* ``aio`` (session, parametrized over the S3 implementations): a started
+  :class:`shunt.tools.aio.Cluster` with ``reload_interval=0`` (every
+  request sees the current mapping file) and an empty mapping file, whose
+  bucket is served by moto (``aio[moto]``) or by Swift's ``s3api``
+  (``aio[s3api]``); so every test using it runs once per backend, one
+  cluster at a time. ``CLOUD_SHUNT_S3_BACKENDS=moto`` (comma-separated)
+  chooses; default: both. Stopped at the end (its state dir, with every
+  server's log, is kept when CLOUD_SHUNT_KEEP_STATE is set).
+* ``@pytest.mark.s3_backends('moto', reason=...)`` runs a test only on the
+  backends named (the others skip it with the reason): for what an
+  implementation cannot do, such as storage classes on ``s3api``.
 * ``mappings`` (function): ``mappings([profile, ...])`` writes the mapping
   file; the empty mapping ``{"containers": []}`` is restored afterwards.
 * ``restart_proxy`` (function): ``restart_proxy(filter_conf=...,
@@ -27,7 +33,7 @@ import uuid
 
 import pytest
 
-from shunt.tools.aio import Cluster
+from shunt.tools.aio import S3_BACKENDS, Cluster
 
 # the sync daemon's tests: a 3-container-node cluster (session) and its
 # per-test environment
@@ -36,18 +42,48 @@ from tests.functional.sync_support import sync_cluster, sync_env  # noqa
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+
+
+def s3_backends():
+    """The S3 implementations to run the functional tests against
+    (``CLOUD_SHUNT_S3_BACKENDS``, comma-separated; default every one)."""
+    wanted = os.environ.get('CLOUD_SHUNT_S3_BACKENDS', '').strip()
+    if not wanted:
+        return list(S3_BACKENDS)
+    names = [name.strip() for name in wanted.split(',') if name.strip()]
+    unknown = sorted(set(names) - set(S3_BACKENDS))
+    if unknown:
+        raise pytest.UsageError(
+            f'CLOUD_SHUNT_S3_BACKENDS: unknown {", ".join(unknown)} '
+            f'(known: {", ".join(S3_BACKENDS)})')
+    return names
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 's3_backends(*names, reason): run only against these S3 '
+        'backends of the aio fixture; skipped on the others')
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if str(item.path).startswith(HERE + os.sep):
             item.add_marker(pytest.mark.functional)
+        only = item.get_closest_marker('s3_backends')
+        callspec = getattr(item, 'callspec', None)
+        backend = callspec.params.get('aio') if callspec else None
+        if only and backend and backend not in only.args:
+            item.add_marker(pytest.mark.skip(reason='%s: %s' % (
+                backend, only.kwargs.get('reason', 'not supported'))))
 
 
-@pytest.fixture(scope='session')
-def aio():
+@pytest.fixture(scope='session', params=s3_backends())
+def aio(request):
     # CLOUD_SHUNT_KEEP_STATE=1 keeps the state dir (configs, logs) to
     # look at after the run; its path is printed at the end
     keep = bool(os.environ.get('CLOUD_SHUNT_KEEP_STATE'))
-    cluster = Cluster(reload_interval=0, keep_state_dir=keep)
+    cluster = Cluster(reload_interval=0, keep_state_dir=keep,
+                      s3_backend=request.param)
     cluster.start()
     try:
         yield cluster

@@ -77,6 +77,9 @@ def test_fail_fast_and_recovery(aio, env):
     assert env['call']('GET', 'o')[2] == b'back'
 
 
+@pytest.mark.s3_backends(
+    'moto', reason='no storage classes (InvalidStorageClass) and no '
+    'RestoreObject (NotImplemented)')
 def test_glacier_object_and_automatic_restore(aio, env):
     s3 = aio.s3_client()
     key = aio.archive_object(env['account'], env['container'], 'cold', b'')
