@@ -33,30 +33,14 @@ import uuid
 
 import pytest
 
-from shunt.tools.aio import S3_BACKENDS, Cluster
+from shunt.tools.aio import Cluster
+from tests.functional.backends import s3_backends
 
 # the sync daemon's tests: a 3-container-node cluster (session) and its
 # per-test environment
 from tests.functional.sync_support import sync_cluster, sync_env  # noqa
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-
-
-def s3_backends():
-    """The S3 implementations to run the functional tests against
-    (``CLOUD_SHUNT_S3_BACKENDS``, comma-separated; default every one)."""
-    wanted = os.environ.get('CLOUD_SHUNT_S3_BACKENDS', '').strip()
-    if not wanted:
-        return list(S3_BACKENDS)
-    names = [name.strip() for name in wanted.split(',') if name.strip()]
-    unknown = sorted(set(names) - set(S3_BACKENDS))
-    if unknown:
-        raise pytest.UsageError(
-            f'CLOUD_SHUNT_S3_BACKENDS: unknown {", ".join(unknown)} '
-            f'(known: {", ".join(S3_BACKENDS)})')
-    return names
 
 
 def pytest_configure(config):
