@@ -191,7 +191,7 @@ class Transfer:
             return manifest.size
         self._put_sidecar(profile, *sidecar)
         body = upload.SpanReader(pieces, lambda p: self.open_piece(
-            profile.account, p))
+            profile.account, p), digest=True)
         try:
             resp = self.remote.put_object(
                 profile, key, body, ContentLength=manifest.size, **params)
@@ -268,7 +268,7 @@ class Transfer:
             if failed:
                 return None
             body = upload.SpanReader(pieces, lambda p: self.open_piece(
-                profile.account, p))
+                profile.account, p), digest=not md5)
             kwargs = {'ContentLength': body.length}
             if md5:
                 kwargs['ContentMD5'] = bucket.content_md5(md5)

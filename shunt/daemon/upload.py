@@ -183,24 +183,29 @@ class SpanReader:
     """A file-like object over ``pieces`` for boto3 to stream from.
 
     ``open_piece(piece)`` returns an iterator of the piece's bytes. The
-    reader checks each piece's length (and, for whole objects, MD5), keeps
-    the MD5 of everything read in :attr:`md5`, and restarts from its first
-    byte on ``seek(0)``."""
+    reader checks each piece's length (and, for whole objects, MD5: a
+    store that ignores ``Content-MD5`` never gets a body that does not
+    make the Etag), keeps the MD5 of everything read in :attr:`md5` when
+    ``digest`` is true, and restarts from its first byte on ``seek(0)``.
+    """
 
-    def __init__(self, pieces, open_piece):
+    def __init__(self, pieces, open_piece, digest=False):
         self.pieces = list(pieces)
         self.length = sum(p.length for p in self.pieces)
         self.open_piece = open_piece
+        self.digest = digest
         self._reset()
 
     def _reset(self):
         self._index = 0
         self._iter = None
-        self._buf = b''
+        self._buf = memoryview(b'')
+        self._off = 0
         self._got = 0
         self._piece_md5 = None
         self.position = 0
-        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.md5 = hashlib.md5(usedforsecurity=False) if self.digest \
+            else None
 
     def __len__(self):
         return self.length
@@ -246,7 +251,8 @@ class SpanReader:
                     raise LocalReadError(
                         f'{self._where(piece)} ended after {self._got} of '
                         f'{piece.length} bytes')
-                chunk = bytes(chunk[:piece.length - self._got])
+                if len(chunk) > piece.length - self._got:
+                    chunk = chunk[:piece.length - self._got]
                 self._got += len(chunk)
                 if self._piece_md5 is not None:
                     self._piece_md5.update(chunk)
@@ -277,16 +283,19 @@ class SpanReader:
         out = []
         wanted = size
         while wanted > 0:
-            if not self._buf:
-                self._buf = self._next_chunk()
-                if not self._buf:
+            if self._off >= len(self._buf):
+                self._buf = memoryview(self._next_chunk())
+                self._off = 0
+                if not len(self._buf):
                     break
-            chunk, self._buf = self._buf[:wanted], self._buf[wanted:]
+            chunk = self._buf[self._off:self._off + wanted]
+            self._off += len(chunk)
             out.append(chunk)
             wanted -= len(chunk)
-        data = b''.join(out)
+        data = out[0].tobytes() if len(out) == 1 else b''.join(out)
         if data:
-            self.md5.update(data)
+            if self.md5 is not None:
+                self.md5.update(data)
             self.position += len(data)
         return data
 

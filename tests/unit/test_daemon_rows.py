@@ -282,6 +282,17 @@ def test_span_reader_checks_lengths_and_rewinds():
         short.read()
 
 
+def test_span_reader_holds_back_the_last_bytes_of_a_corrupt_piece():
+    piece = upload.Piece(4, 's', 'a', etag=md5(b'abcd'), whole=True)
+    good = upload.SpanReader([piece], lambda p: [b'ab', b'cd'], digest=True)
+    assert good.read(1) + good.read(10) == b'abcd'
+    assert good.md5.hexdigest() == md5(b'abcd')
+    bad = upload.SpanReader([piece], lambda p: [b'ab', b'cX'])
+    assert bad.read(2) == b'ab'
+    with pytest.raises(upload.LocalReadError, match='MD5'):
+        bad.read(2)
+
+
 # -- plain objects --------------------------------------------------------
 
 def test_plain_object_uploaded_with_its_metadata(handler, cluster, s3):
