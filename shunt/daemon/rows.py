@@ -331,9 +331,11 @@ class RowHandler:
         resp = self._local('GET', self._path(
             profile.account, profile.container, name), {
             POLICY_INDEX: policy}, (2, HTTP_NOT_FOUND))
-        if resp.status_int == HTTP_NOT_FOUND:
+        if resp.status_int == HTTP_NOT_FOUND or not config_true_value(
+                resp.headers.get('X-Static-Large-Object')):
             close_if_possible(resp.app_iter)
-            raise RowFailed('local', 'the SLO manifest vanished')
+            raise RowFailed('local', 'the SLO manifest changed while it was '
+                            'read')
         manifest, body = self.transfer.read_manifest(resp)
         local = Local(name, resp.headers, manifest, body)
         if local.version < meta_ts:

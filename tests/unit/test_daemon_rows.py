@@ -29,6 +29,7 @@ from shunt.daemon.rows import (
     RowHandler,
     RowLater,
     matches,
+    owned_segment,
 )
 from shunt.proxy import slo
 from tests.unit.helpers import BUCKET, FakeLogger
@@ -851,3 +852,27 @@ def test_bucket_trouble_fails_the_row_and_deletes_nothing(
     assert exc.value.kind == 'remote' and not exc.value.permanent
     assert cluster.get(CONTAINER, 'o') is not None
     assert ('increment', 'failures.remote') in handler.logger.metrics
+
+
+def test_slo_replaced_by_a_plain_object_while_read(handler, cluster, s3):
+    put_slo(cluster, 'movie', BIG)
+    cluster.before[('GET', cluster.path(CONTAINER, 'movie'))] = \
+        lambda: cluster.put(CONTAINER, 'movie', b'plain now', when=ts(1))
+    with pytest.raises(RowFailed) as exc:
+        handler.handle(profile(), row('movie'))
+    assert (exc.value.kind, exc.value.permanent) == ('local', False)
+    assert bucket_keys(s3) == []
+
+
+@pytest.mark.parametrize('seg_name,owned', [
+    ('/c_segments/movie/1', True),
+    ('/c+segments/movie/000/1', True),
+    ('/c_segments/movie2/1', False),
+    ('/c_segments/movie', False),
+    ('/other_segments/movie/1', False),
+    ('/c/movie/1', False),
+])
+def test_owned_segments_follow_swiftclient_conventions(seg_name, owned):
+    entry = {'name': seg_name, 'hash': md5(b'x'), 'bytes': 1}
+    seg = slo.parse_manifest(json.dumps([entry]).encode()).segments[0]
+    assert owned_segment(ACCOUNT, 'c', 'movie', seg) is owned
