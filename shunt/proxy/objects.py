@@ -234,7 +234,8 @@ class ObjectContext(WSGIContext):
         single = len(ranges) == 1 and ranges[0] != (None, 0)
         conditional = any(h in req.environ for h in CONDITIONAL_HEADERS)
         if req.method == 'GET' and not conditional and (
-                single or not ranges) and not slo.wants_manifest(req):
+                single or not ranges) and (not slo.wants_manifest(req) or
+                                           dlo.is_segment_read(req)):
             byte_range = _s3_range(*ranges[0]) if single else None
             try:
                 s3 = self.get_remote(key, byte_range)

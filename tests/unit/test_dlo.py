@@ -7,6 +7,7 @@ import json
 import urllib.parse
 
 import pytest
+from swift.common import constraints
 from swift.common.middleware.dlo import DynamicLargeObject
 from swift.common.swob import (
     HTTPException,
@@ -124,6 +125,7 @@ class FakeSwift:
         self.objects = {}  # WSGI path -> (headers, body)
         self.calls = []
         self.fail = {}     # WSGI path -> status
+        self.fail_later_pages = set()  # container paths
 
     def put(self, path, body, headers=None):
         hdrs = {'Content-Type': 'application/octet-stream',
@@ -172,7 +174,10 @@ class FakeSwift:
             return Response(status=204)
         prefix = wsgi_to_str(req.params.get('prefix', ''))
         marker = wsgi_to_str(req.params.get('marker', ''))
-        limit = int(req.params.get('limit', 10000))
+        limit = int(req.params.get('limit',
+                                   constraints.CONTAINER_LISTING_LIMIT))
+        if req.params.get('marker') and path in self.fail_later_pages:
+            return Response(status=503, body=b'listing failed')
         rows = []
         for name in sorted(p[len(path) + 1:] for p in self.objects
                            if p.startswith(path + '/')):
@@ -545,3 +550,41 @@ def test_manifest_get_never_restores(restoring):
     _layout(world, 'archived')
     world.call('/v1/AUTH_a/c/dlo?multipart-manifest=get')
     assert not [c for c in world.swift.calls if c[0] == 'PUT']
+
+
+def test_archived_segment_costs_one_get(world):
+    _layout(world, 'archived')
+    calls = []
+    remote = world.shunt.remote
+
+    def counting(name, real):
+        def counted(*args, **kwargs):
+            calls.append(name)
+            return real(*args, **kwargs)
+        return counted
+    for name in ('get_object', 'head_object', 'list_objects'):
+        setattr(remote, name, counting(name, getattr(remote, name)))
+    assert world.call('/v1/AUTH_a/c/dlo').body == BODY
+    # the manifest, one listing page, one GET per segment
+    assert sorted(calls) == ['get_object'] * 5 + ['list_objects']
+
+
+def test_later_listing_page_failure_breaks_the_body(world, monkeypatch):
+    # Swift's DLO code swallows it (ListingIterError) and ends the body
+    monkeypatch.setattr(constraints, 'CONTAINER_LISTING_LIMIT', 2)
+    _layout(world, 'archived')
+    world.archived_manifest('paged', 'segs/v1/')
+    # a full page of two: neither Content-Length nor Etag, as in Swift
+    resp = world.call('/v1/AUTH_a/c/paged')
+    assert resp.body == BODY
+    assert 'Content-Length' not in resp.headers
+    world.swift.fail_later_pages.add('/v1/AUTH_a/segs')
+    req = Request.blank('/v1/AUTH_a/c/paged')
+    body = world.shunt(req.environ, lambda s, h, e=None: None)
+    got = b''
+    with pytest.raises(dlo.SegmentFailure):
+        for chunk in body:
+            got += chunk
+    assert got == b''.join(SEGMENTS[:2])
+    assert any('breaking the response' in str(line)
+               for _, line in world.logger.lines)
