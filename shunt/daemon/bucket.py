@@ -1,28 +1,31 @@
 """What the sync daemon writes into the bucket, and how it tells it is there.
 
-Every archived object carries (the shunt reads all of it back, 1space's
-daemon wrote the same keys but the timestamp):
+Every archived object carries (the shunt reads all of it back; 1space's
+daemon wrote the same keys, all but the timestamp and ``swift-etag``):
 
-==============================  ==============================================
-S3                              from the local object
-==============================  ==============================================
-key                             :func:`shunt.core.layout.object_key`
-``Content-Type``                ``Content-Type``
-``Content-Encoding``,           the same headers (``X-Robots-Tag`` cannot be
-``Content-Disposition``,        kept by S3 and is dropped; an ``Expires``
-``Content-Language``,           that is not an HTTP date is dropped)
-``Cache-Control``, ``Expires``
-``x-amz-meta-<name>``           ``X-Object-Meta-<Name>``
-                                (:func:`shunt.core.headers.s3_metadata`)
-``x-amz-meta-swift-timestamp``  the version's ``X-Timestamp`` (internal form)
-``x-amz-meta-x-delete-at``      ``X-Delete-At``
-``x-amz-meta-x-object-manifest``  ``X-Object-Manifest`` (URL-quoted, DLOs)
-``x-amz-meta-x-static-large-``  ``True`` for SLOs
-``object``
-``x-amz-meta-swift-slo-etag``   the SLO's Swift Etag, for SLOs re-chunked
-``x-amz-meta-swift-etag``       the Swift Etag of a plain object over 5 GiB
-                                (uploaded in parts)
-==============================  ==============================================
+key
+    :func:`shunt.core.layout.object_key` of the object's name.
+``Content-Type``
+    the object's, without a ``swift_bytes`` parameter.
+``Content-Encoding``, ``Content-Disposition``, ...
+    the object's, and ``Content-Language``, ``Cache-Control``,
+    ``Expires`` (``X-Robots-Tag`` has no place in S3 and is dropped, as
+    is an ``Expires`` that is not an HTTP date).
+``x-amz-meta-<name>``
+    ``X-Object-Meta-<Name>``, encoded by
+    :func:`shunt.core.headers.s3_metadata`.
+``x-amz-meta-swift-timestamp``
+    the version's ``X-Timestamp`` in its internal form (offset included).
+``x-amz-meta-x-delete-at``
+    ``X-Delete-At``.
+``x-amz-meta-x-object-manifest``
+    a DLO manifest's ``X-Object-Manifest``, URL-quoted.
+``x-amz-meta-x-static-large-object``
+    ``True`` for an SLO.
+``x-amz-meta-swift-slo-etag``
+    a re-chunked SLO's Swift Etag.
+``x-amz-meta-swift-etag``
+    the Swift Etag of a plain object over 5 GiB (uploaded in parts).
 
 A bucket copy is *the same* as a local version when its size and Etag are
 the object's (for an SLO: the multipart Etag of its segments, or its
