@@ -149,7 +149,10 @@ def matches(criteria, headers):
 
 def key_problem(key):
     """Why S3 cannot take this key (a sentence), or None."""
-    size = len(key.encode('utf-8'))
+    try:
+        size = len(key.encode('utf-8'))
+    except UnicodeEncodeError:
+        return 'its name is not valid UTF-8'
     if size > MAX_KEY_BYTES:
         return f'its S3 key has {size} bytes, more than S3\'s 1024'
     return None

@@ -22,7 +22,7 @@ from shunt.core.config import parse_profile
 from shunt.core.layout import manifest_key, object_key
 from shunt.core.remote import S3Remote
 from shunt.core.tombstones import archive_timestamp, is_archiver_tombstone
-from shunt.daemon import bucket, upload
+from shunt.daemon import bucket, rows, upload
 from shunt.daemon.rows import (
     Outcome,
     RowFailed,
@@ -592,6 +592,12 @@ def test_names_too_long_for_s3_fail_permanently(handler, cluster, s3,
     assert len(errors) == 1 and '1024' in errors[0]
     assert cluster.get(CONTAINER, name) is not None
     assert bucket_keys(s3) == []
+
+
+def test_key_problems():
+    assert rows.key_problem('a' * 1024) is None
+    assert '1025 bytes' in rows.key_problem('é' + 'a' * 1023)
+    assert 'UTF-8' in rows.key_problem('bad\udcff')
 
 
 def test_log_lines_carry_no_secret(handler, cluster, s3, logger):
