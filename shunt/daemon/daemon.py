@@ -358,24 +358,29 @@ class CloudShuntSync(Daemon):
     # -- stopping ----------------------------------------------------------
 
     def request_stop(self, *args):
-        if self.stopping:
-            return
-        self.stopping = True
-        self.stop_requested_at = time.monotonic()
-        self.logger.notice('Stopping: no new rows; rows in flight have %ss',
-                           self.options.shutdown_timeout)
+        """The SIGTERM/SIGINT handler: only sets flags (no logging, no
+        green thread switch inside a signal handler)."""
+        if not self.stopping:
+            self.stopping = True
+            self.stop_requested_at = time.monotonic()
 
     def _watchdog(self):
-        """Kill the rows still in flight ``shutdown_timeout`` after a stop
-        was requested (their progress is not recorded: redone next
-        start)."""
-        while True:
-            eventlet.sleep(0.5)
-            if self.stopping and time.monotonic() - self.stop_requested_at \
-                    >= self.options.shutdown_timeout:
-                for thread in list(self.pool.coroutines_running):
-                    thread.kill()
+        """Log a requested stop, and kill the rows still in flight
+        ``shutdown_timeout`` after it (their progress is not recorded: they
+        are redone at the next start)."""
+        while not self.stopping:
+            eventlet.sleep(0.2)
+        if self.pool.running():
+            self.logger.notice('Stopping: no new rows; %d row(s) in flight '
+                               'have %ss', self.pool.running(),
+                               self.options.shutdown_timeout)
+        while time.monotonic() - self.stop_requested_at < \
+                self.options.shutdown_timeout:
+            if not self.pool.running():
                 return
+            eventlet.sleep(0.2)
+        for thread in list(self.pool.coroutines_running):
+            thread.kill()
 
     # -- passes ------------------------------------------------------------
 
@@ -408,6 +413,7 @@ class CloudShuntSync(Daemon):
                     self.logger.exception('Pass failed')
                 self._sleep(self.options.interval -
                             (time.monotonic() - begin))
+            self.logger.notice('Stopped on request')
         finally:
             watchdog.kill()
 

@@ -534,3 +534,22 @@ def test_sharded_root_walks_its_shard_dbs(three):
     assert set(handled.values()) == {1}
     # with the root's profile, the root's name in the log
     assert {c for h in handlers for c, _, _, _ in h.calls} == {'c'}
+
+
+def test_stop_request_finishes_rows_in_flight_and_saves(one):
+    one.put('c', NAMES)
+    daemon = None
+
+    def stop_at_third(row):
+        if row['ROWID'] == 3:
+            daemon.request_stop()
+    handler = FakeHandler(on_call=stop_at_third)
+    daemon = one.daemon(0, handler, concurrency=1)
+    assert daemon.run_once() is False           # interrupted: not a pass
+    assert len(handler.calls) in (3, 4)
+    data = load_progress(one, 0)
+    assert data['point1'] == len(handler.calls)
+    # the next start resumes after the last finished row
+    rest = FakeHandler()
+    one.daemon(0, rest).run_once()
+    assert sorted(handler.names() + rest.names()) == sorted(NAMES)

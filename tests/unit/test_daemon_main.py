@@ -187,7 +187,7 @@ def test_sigterm_stops_the_daemon_cleanly(node):
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, err
-    assert 'Stopping' in err and 'Exited' in err
+    assert 'Stopped on request' in err and 'Exited' in err
 
 
 def test_progress_time_is_written(node):
