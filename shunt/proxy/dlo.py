@@ -23,9 +23,12 @@ shunt serves it itself, with Swift's own DLO code
   and Etag) with its ``X-Object-Manifest`` header; ``COPY`` and
   ``X-Copy-From`` therefore copy the concatenated object, or with
   ``?multipart-manifest=get`` the manifest, as for a local DLO.
-* The container listing row of an archived manifest is the S3 object's row
-  (``bytes`` 0 and the MD5 of the manifest's own body, as Swift lists a DLO
-  manifest; see :mod:`shunt.proxy.listing`).
+* The container listing row of an archived manifest is the S3 object's row:
+  ``bytes`` 0 and ``hash`` the MD5 of the manifest's own body, as Swift
+  lists a DLO manifest; its ``content_type`` is
+  ``application/octet-stream``, as for every archived row (S3 listings
+  carry none; see :mod:`shunt.proxy.listing`). The ``x-object-manifest``
+  metadata is never shown as ``X-Object-Meta-X-Object-Manifest``.
 * The ``dlo`` options of the proxy (``rate_limit_after_segment``,
   ``rate_limit_segments_per_sec``, ``max_get_time``) are taken from the
   pipeline's ``dlo`` filter, so archived DLOs are rate-limited like local
@@ -75,8 +78,10 @@ object and worker). Range, conditional and ``HEAD`` requests never restore.
 
 Costs
 -----
-A GET of an archived DLO costs: the manifest (one ``GetObject``; a
-``HeadObject`` for ``HEAD``, ranges and conditional requests), the segment
+A GET of an archived DLO costs: the manifest (one ``GetObject``; one
+``HeadObject`` for a ``HEAD`` or a conditional request; for a range, the
+ranged ``GetObject`` S3 refuses for a 0-byte manifest, then a
+``HeadObject``), the segment
 listing (the local listing plus one ``ListObjects`` per 1,000 archived
 keys of a mapped segment container; none for an unmapped one), and per
 segment a local GET, plus one ``GetObject`` when Swift does not have it.
