@@ -58,7 +58,8 @@ see also ``etc/container-server.conf-sample``):
 ``status_dir = /var/lib/cloud-shunt-sync``
     Progress files, one per container DB (created if missing).
 ``interval = 300``
-    Minimum time between the starts of two passes.
+    Minimum time between the starts of two passes (the next pass starts
+    at once when a container's pass ran out of ``container_time``).
 ``concurrency = 8``
     Rows handled in parallel (green threads of one process).
 ``verification_slack = 3600``
@@ -407,12 +408,18 @@ class CloudShuntSync(Daemon):
             self._sleep(initial_delay)
             while not self.stopping:
                 begin = time.monotonic()
+                backlog = False
                 try:
-                    self.one_pass()
+                    _, reports = self.one_pass()
+                    backlog = any(stats.stopped == 'container_time'
+                                  for _, stats in reports)
                 except Exception:
                     self.logger.exception('Pass failed')
-                self._sleep(self.options.interval -
-                            (time.monotonic() - begin))
+                if not backlog:
+                    # a container left work for lack of time: go on now
+                    # (container_time keeps the containers' turns fair)
+                    self._sleep(self.options.interval -
+                                (time.monotonic() - begin))
             self.logger.notice('Stopped on request')
         finally:
             watchdog.kill()

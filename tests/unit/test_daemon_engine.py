@@ -553,3 +553,21 @@ def test_stop_request_finishes_rows_in_flight_and_saves(one):
     rest = FakeHandler()
     one.daemon(0, rest).run_once()
     assert sorted(handler.names() + rest.names()) == sorted(NAMES)
+
+
+def test_forever_goes_on_at_once_while_a_container_has_a_backlog(one):
+    one.put('c', NAMES)
+    clock = Clock(T0)
+    daemon = None
+
+    def tick(row):
+        clock.now += 1
+        if len(handler.calls) == len(NAMES):
+            daemon.request_stop()
+    handler = FakeHandler(on_call=tick)
+    daemon = one.daemon(0, handler, clock=clock, container_time=10,
+                        concurrency=1, interval=3600)
+    daemon.run_forever()        # returns at the stop: no 3600 s sleep
+    assert sorted(handler.names()) == sorted(NAMES)
+    assert any('Stopped on request' in line
+               for _, line in daemon.logger.lines)
