@@ -72,6 +72,19 @@ DB (past that, the pointer waits).
 
 Lag: seconds since the oldest row this node should have handled by now
 (own or verification) became eligible; 0 when the node is up to date.
+
+Why this design: it is container-sync's (a stable hash of the name splits
+the work, a second pointer makes every replica check the others' rows
+once, per-row progress), with what 1space's daemon lacked: a row that
+keeps failing is set aside instead of pinning the pointers of every
+replica (1space re-read its whole window every poll and never got past
+a poison row); rows not yet old enough cost nothing per pass; the
+verification waits for the slack so that, normally, each object is
+uploaded once and only checked by the other replicas; and progress is
+written atomically, keyed by the DB's id and the profile's fingerprint so
+that a rebuilt DB or a new bucket is never mistaken for work done.
+Walking rows that need nothing costs no remote call at all: they are
+behind both pointers.
 """
 
 import dataclasses
