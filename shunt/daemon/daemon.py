@@ -448,6 +448,7 @@ class CloudShuntSync(Daemon):
             ok = ok and stats.ok and stats.stopped != 'stopping'
         elapsed = self.clock() - begin
         if not dry_run:
+            progress_mod.prune(self.options.status_dir, self.logger)
             self.logger.timing('pass.timing', elapsed * 1000)
             self.logger.info(
                 'Pass done: %d container DB(s), %d row(s) handled, %d '

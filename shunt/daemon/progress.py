@@ -50,6 +50,9 @@ What
 ``last_pass``
     Start, end, rows handled and failed, lag of the last pass.
 
+A progress file whose DB is no longer on this node (a deleted container
+reclaimed, a DB moved away by a rebalance) is removed after the pass.
+
 Writes are atomic: a temporary file in the same directory, ``fsync``,
 ``rename`` over the old file, ``fsync`` of the directory. A crash leaves
 either the old or the new file, never a torn one; a file that still cannot
@@ -141,6 +144,31 @@ def read_json(path):
 
 def progress_path(status_dir, db_hash):
     return os.path.join(status_dir, db_hash + '.json')
+
+
+def prune(status_dir, logger):
+    """Remove the progress files of container DBs that no longer exist on
+    this node (deleted and reclaimed, or moved away by a rebalance); a DB
+    that comes back starts from row 0, which is safe."""
+    from swift.common.utils import get_db_files
+    try:
+        names = os.listdir(status_dir)
+    except OSError:
+        return
+    for name in names:
+        if not name.endswith('.json') or name.startswith('.'):
+            continue
+        path = os.path.join(status_dir, name)
+        try:
+            db_path = (read_json(path) or {}).get('db_path')
+        except (OSError, ValueError):
+            continue
+        if db_path and not get_db_files(db_path):
+            try:
+                os.unlink(path)
+            except OSError:
+                continue
+            logger.info('Progress of %s removed: the DB is gone', db_path)
 
 
 class ContainerProgress:

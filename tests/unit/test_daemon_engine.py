@@ -571,3 +571,16 @@ def test_forever_goes_on_at_once_while_a_container_has_a_backlog(one):
     assert sorted(handler.names()) == sorted(NAMES)
     assert any('Stopped on request' in line
                for _, line in daemon.logger.lines)
+
+
+def test_progress_of_a_db_gone_from_the_node_is_pruned(one):
+    one.write_mapping({'container': 'c'}, {'container': 'd'})
+    one.put('c', ['x'])
+    one.put('d', ['y'])
+    one.daemon(0, FakeHandler()).run_once()
+    status_dir = os.path.join(one.root, 'status0')
+    assert len(os.listdir(status_dir)) == 2
+    os.unlink(one.broker(0, 'd', create=False).db_file)
+    one.daemon(0, FakeHandler()).run_once()
+    assert os.listdir(status_dir) == [os.path.basename(
+        progress_file(one, 0, 'c'))]
