@@ -31,6 +31,8 @@ DLO_ETAG = '"%s"' % hashlib.md5(''.join(
 EMPTY_MD5 = hashlib.md5(b'').hexdigest()
 LAST_MODIFIED = 'Tue, 01 Dec 2026 10:00:00 GMT'
 # headers that differ between a local and an archived copy by nature
+# the containers the fake Swift has
+CONTAINERS = frozenset(('c', 'ctl', 'segs', 'asegs'))
 VOLATILE = {'content-location', 'x-object-manifest', 'x-timestamp',
             'last-modified'}
 
@@ -170,6 +172,8 @@ class FakeSwift:
 
     def _container(self, req):
         path = req.environ['PATH_INFO']
+        if path.rsplit('/', 1)[1] not in CONTAINERS:
+            return Response(status=404, body=b'no such container')
         if req.method == 'HEAD':
             return Response(status=204)
         prefix = wsgi_to_str(req.params.get('prefix', ''))
@@ -588,3 +592,22 @@ def test_later_listing_page_failure_breaks_the_body(world, monkeypatch):
     assert got == b''.join(SEGMENTS[:2])
     assert any('breaking the response' in str(line)
                for _, line in world.logger.lines)
+
+
+@pytest.mark.parametrize('value', ['no-slash', '/leading', '%2Fquoted'])
+def test_manifest_naming_no_container_is_one_object(world, value):
+    world.archived_manifest('odd', value, body=b'just me')
+    resp = world.call('/v1/AUTH_a/c/odd')
+    assert resp.status_int == 200
+    assert resp.body == b'just me'
+    assert 'X-Object-Manifest' not in resp.headers
+    assert 'names no container' in world.logger.text('warning')
+
+
+def test_missing_segment_container_answers_as_swift(world):
+    world.local_manifest('lost', 'nowhere/p/')
+    world.archived_manifest('lost', 'nowhere/p/')
+    for method in ('GET', 'HEAD'):
+        archived, local = world.both('lost', method)
+        assert archived.status_int == local.status_int == 404
+        assert archived.body == local.body
