@@ -416,6 +416,20 @@ def test_segment_listing_outage_is_503(aio, env, unique_name):
                             aio.profile(env['account'], env['aseg'])])
 
 
+def _recovered(aio, env, timeout=15):
+    """Wait until the proxy reaches the restarted S3 again (its fail-fast
+    circuit may be open for a few seconds), so that later tests do not
+    meet it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = request(aio, 'HEAD', f'{env["base"]}/{env["man"]}/'
+                         f'probe-{time.time_ns()}', token=env['token'])[0]
+        if status == 404:
+            return
+        time.sleep(0.5)
+    raise AssertionError('the proxy does not reach S3 again')
+
+
 def _open(aio, path, token):
     url = urllib.parse.urlsplit(aio.proxy_url)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
@@ -453,6 +467,7 @@ def test_segment_read_outage_breaks_the_response(aio, env):
     finally:
         conn.close()
         aio.start_s3()
+        _recovered(aio, env)
     assert 'breaking the response' in aio.proxy_log_since(since) or \
         'got 503' in aio.proxy_log_since(since)
 
@@ -465,5 +480,6 @@ def test_archived_manifest_outage_is_503(aio, env):
             token=env['token'])
     finally:
         aio.start_s3()
+        _recovered(aio, env)
     assert status == 503
     assert body.startswith(b'Archived object unavailable: ')
