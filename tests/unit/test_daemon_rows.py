@@ -882,3 +882,19 @@ def test_owned_segments_follow_swiftclient_conventions(seg_name, owned):
     entry = {'name': seg_name, 'hash': md5(b'x'), 'bytes': 1}
     seg = slo.parse_manifest(json.dumps([entry]).encode()).segments[0]
     assert owned_segment(ACCOUNT, 'c', 'movie', seg) is owned
+
+
+def test_post_to_an_archived_slo_keeps_its_parts(handler, cluster, s3):
+    put_slo(cluster, 'movie', BIG)
+    handler.handle(profile(), row('movie'))
+    etag = raw_head(s3, key_of('movie'))['ETag']
+    cluster.post(CONTAINER, 'movie', {'X-Object-Meta-Title': 'renamed'},
+                 ts(5))
+    assert handler.handle(profile(), row('movie', meta=ts(5))) is \
+        Outcome.METADATA
+    head = raw_head(s3, key_of('movie'))
+    assert head['ETag'] == etag
+    assert head['Metadata']['title'] == 'renamed'
+    assert head['Metadata']['swift-timestamp'] == ts(5).internal
+    assert head['Metadata']['x-static-large-object'] == 'True'
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get('Uploads') is None
