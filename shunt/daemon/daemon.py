@@ -35,7 +35,10 @@ reads, see :mod:`shunt.core.config`; every profile, with or without
 ``--once`` runs one pass over every mapped container DB of the node and
 exits **0** when every row of the pass succeeded (rows not yet older than
 ``copy_after`` are not failures) and **1** when a row failed, a container
-could not be walked, or the pass was interrupted. Every failure recorded
+could not be walked, the account of a ``/*`` profile could not be listed,
+there is no valid mapping file, or the pass was interrupted. A pass that
+ran out of ``container_time`` is not a failure (the rest is left for the
+next one; ``sync-status`` shows it as pending). Every failure recorded
 in earlier passes is retried by ``--once``. ``--dry-run`` prints what a
 pass would act on (per container: rows to handle, rows waiting for
 ``copy_after``, rows to retry) without any remote call or progress write.
@@ -432,6 +435,7 @@ class CloudShuntSync(Daemon):
         if mappings is None:
             return False, []
         ok, reports = True, []
+        self.locator.listing_failures = 0
         for target in self.locator.targets(mappings, self.list_containers):
             if self.stopping:
                 ok = False
@@ -446,6 +450,7 @@ class CloudShuntSync(Daemon):
                 continue
             reports.append((target, stats))
             ok = ok and stats.ok and stats.stopped != 'stopping'
+        ok = ok and not self.locator.listing_failures
         elapsed = self.clock() - begin
         if not dry_run:
             progress_mod.prune(self.options.status_dir, self.logger)

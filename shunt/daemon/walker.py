@@ -176,6 +176,8 @@ class Locator:
         self.my_ips = my_ips
         self.my_port = my_port
         self.logger = logger
+        # accounts of /* profiles that could not be listed (this pass)
+        self.listing_failures = 0
 
     def local_db(self, account, container):
         """``(db_path, db_hash, ordinal, replicas)`` of this node's primary
@@ -215,6 +217,7 @@ class Locator:
             try:
                 names = list_containers(profile.account)
             except Exception as err:
+                self.listing_failures += 1
                 self.logger.error('Cannot list the containers of %s for %s:'
                                   ' %s', profile.account, profile.describe(),
                                   err)

@@ -584,3 +584,27 @@ def test_progress_of_a_db_gone_from_the_node_is_pruned(one):
     one.daemon(0, FakeHandler()).run_once()
     assert os.listdir(status_dir) == [os.path.basename(
         progress_file(one, 0, 'c'))]
+
+
+def test_unmounted_device_is_skipped_with_mount_check(one):
+    one.put('c', ['x'])
+    handler = FakeHandler()
+    daemon = one.daemon(0, handler, mount_check='true')
+    assert daemon.run_once() is True    # nothing this node can walk
+    assert handler.calls == []
+    assert any(level == 'warning' and 'not mounted' in line
+               for level, line in daemon.logger.lines)
+
+
+def test_account_listing_failure_skips_the_account_this_pass(one):
+    one.write_mapping({'container': '/*'})
+    one.put('c1', ['x'])
+
+    class Broken(FakeSwift):
+        def iter_containers(self, account):
+            raise OSError('account server down')
+    daemon = one.daemon(0, FakeHandler(), swift=Broken())
+    assert daemon.run_once() is False       # the pass missed an account
+    assert any(level == 'error' and 'Cannot list the containers of '
+               'AUTH_test' in line and 's3cr3t' not in line
+               for level, line in daemon.logger.lines)
