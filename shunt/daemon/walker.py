@@ -340,6 +340,12 @@ class ContainerWalk:
                         row['name'], self.target.replicas) == \
             self.target.ordinal
 
+    def excluded(self, row):
+        """The profile's ``exclude_pattern`` matches the row's name (the
+        handler skips it: no need to wait for ``copy_after``)."""
+        pattern = self.profile.exclude_pattern
+        return bool(pattern and pattern.match(row['name']))
+
     def _over(self):
         """Whether the pass must stop here; waits for a free slot in the
         pool first, so that what the rows in flight did counts."""
@@ -394,12 +400,10 @@ class ContainerWalk:
         if self.dry_run:
             self.stats.handled += 1
             if len(self.stats.plan) < self.options.plan_limit:
-                excluded = bool(self.profile.exclude_pattern and
-                                self.profile.exclude_pattern.match(
-                                    row['name']))
                 self.stats.plan.append({
                     'phase': phase, 'row': row['ROWID'], 'name': row['name'],
-                    'deleted': bool(row['deleted']), 'excluded': excluded})
+                    'deleted': bool(row['deleted']),
+                    'excluded': self.excluded(row)})
             return
         self.inflight.add((row['ROWID'], phase))
         self.pool.spawn(self._handle, row, phase)
@@ -502,7 +506,8 @@ class ContainerWalk:
                 if self._over():
                     break
                 if self.owned(row):
-                    if eligible_at(row, copy_after) > self.clock():
+                    if eligible_at(row, copy_after) > self.clock() and \
+                            not self.excluded(row):
                         if not self.dry_run:
                             self.stats.stopped = 'copy_after'
                             break

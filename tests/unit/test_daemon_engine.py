@@ -608,3 +608,12 @@ def test_account_listing_failure_skips_the_account_this_pass(one):
     assert any(level == 'error' and 'Cannot list the containers of '
                'AUTH_test' in line and 's3cr3t' not in line
                for level, line in daemon.logger.lines)
+
+
+def test_excluded_young_rows_do_not_hold_the_pointer(one):
+    one.write_mapping({'copy_after': 600, 'exclude_pattern': '^tmp/'})
+    one.put('c', ['tmp/young'], when=T0 - 10)
+    one.put('c', ['late-replicated-old'], when=T0 - 700)
+    handler = FakeHandler()
+    one.daemon(0, handler).run_once()
+    assert handler.names() == ['tmp/young', 'late-replicated-old']
