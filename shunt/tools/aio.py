@@ -848,6 +848,12 @@ class Cluster:
         ]
         _write_atomic(os.path.join(self.state_dir, 'swift.conf'),
                       _ini(sections).encode())
+        # for the memcache middleware of processes whose config names no
+        # memcache_servers (the sync daemon's built-in internal client)
+        _write_atomic(os.path.join(self.state_dir, 'memcache.conf'),
+                      _ini([('memcache', {
+                          'memcache_servers': self.memcache_servers})
+                      ]).encode())
 
     def _write_rings(self):
         from swift.common.ring import RingBuilder

@@ -2,15 +2,18 @@
 
 Subcommands:
 
-``cloud-shunt aio [--state-dir DIR]``
+``cloud-shunt aio [--state-dir DIR] [--container-replicas N] [--no-sync]``
     Start an all-in-one Swift cluster with an S3 endpoint on 127.0.0.1 (see
-    :mod:`shunt.tools.aio`), print how to use it and keep it running until
-    Ctrl-C
-    or SIGTERM.
-``cloud-shunt demo [--state-dir DIR] [--check]``
-    The same, seeded with a mapped container ``archive`` of ``AUTH_test``
-    holding local objects and objects found only in the bucket. ``--check``
-    reads the archived objects through the proxy, verifies them, prints
+    :mod:`shunt.tools.aio`) and the sync daemon ``cloud-shunt-sync`` on
+    every container node, print how to use them and keep them running
+    until Ctrl-C or SIGTERM.
+``cloud-shunt demo [--state-dir DIR] [--check] ...``
+    The same, seeded with a container ``archive`` of ``AUTH_test`` mapped
+    by an archive profile (``retain_local`` false, a short ``copy_after``,
+    ``restore_object``): objects written into Swift, one daemon pass that
+    moves the older ones to the bucket, and commands showing that the
+    listing still has everything, that reads come from the bucket and that
+    a whole GET restores an object. ``--check`` verifies that cycle, prints
     ``OK`` and exits (0 on success) instead of staying up.
 ``cloud-shunt check-config [PATH] [--no-probe] [--timeout S] ...``
     Validate a mapping file as the middleware does, then probe every
@@ -112,7 +115,8 @@ def _start_cluster(args):
     print('Starting the all-in-one cluster...', flush=True)
     started = time.monotonic()
     cluster = Cluster(state_dir=args.state_dir,
-                      reload_interval=args.reload_interval)
+                      reload_interval=args.reload_interval,
+                      container_replicas=args.container_replicas)
     cluster.start()
     print(f'Cluster up in {time.monotonic() - started:.1f}s.\n', flush=True)
     return cluster
@@ -162,6 +166,7 @@ Mapping file    {cluster.mapping_file}
   "merge_namespaces": true and the endpoint/credentials above)
 State dir       {cluster.state_dir}
 Proxy log       {cluster.proxy_log_path}
+Sync daemon     {_sync_summary(cluster)}
 
 Try:
   export ST_AUTH={cluster.auth_url} ST_USER=test:tester ST_KEY=testing
@@ -171,6 +176,15 @@ Try:
   {bucket_listing(cluster)}
 """, flush=True)
     return storage_url, token
+
+
+def _sync_summary(cluster):
+    nodes = cluster.container_nodes
+    return (f'cloud-shunt-sync on {len(nodes)} container node(s), every '
+            f'{cluster.sync_conf.get("interval")}s\n'
+            f'  config        {cluster.conf_path(nodes[0])} '
+            f'[cloud-shunt-sync]\n'
+            f'  log           {cluster.sync_log_path(nodes[0])}')
 
 
 def _serve(cluster):
@@ -192,11 +206,15 @@ def _run(args, seed=None, check=None):
         with _stop_on_sigterm():
             cluster = _start_cluster(args)
             demo = seed(cluster) if seed else None
+            if demo:
+                demo['check'] = bool(check)
             storage_url, token = _print_endpoints(cluster)
             if demo:
                 _print_demo(cluster, demo, storage_url, token)
             if check:
                 return check(cluster, demo)
+            if args.sync:
+                cluster.start_sync()
             _serve(cluster)
     except (KeyboardInterrupt, _Terminated):
         print('\nStopping...', flush=True)
@@ -233,6 +251,13 @@ _CLUSTER_ARGUMENTS = (
         metavar='SECONDS', type=float, default=1.0,
         help='how often the proxy re-reads the mapping file (default: '
              '%(default)s)')),
+    (('--container-replicas',), dict(
+        metavar='N', type=int, choices=(1, 2, 3), default=1,
+        help='container servers (one per container ring replica; the '
+             'daemon runs on each; default: %(default)s)')),
+    (('--no-sync',), dict(
+        dest='sync', action='store_false',
+        help='do not keep the sync daemon running')),
 )
 
 
@@ -253,99 +278,220 @@ def aio_command(args):
 
 
 # what `demo` seeds: container DEMO_CONTAINER of DEMO_ACCOUNT, mapped to
-# the default bucket with the hashed layout
+# the default bucket (hashed layout) by an *archive* profile: the daemon
+# moves objects older than DEMO_COPY_AFTER seconds to the bucket, and
+# whole GETs through the proxy restore them
 DEMO_ACCOUNT = 'AUTH_test'
 DEMO_CONTAINER = 'archive'
-DEMO_LOCAL = {
-    'readme.txt': b'This object is stored in Swift.\n',
-    'local/notes.txt': b'Local objects are served by Swift as usual.\n',
-}
+DEMO_COPY_AFTER = 10
 DEMO_UNICODE_NAME = 'caf\u00e9-men\u00fc.txt'
-# name -> (body, S3 user metadata, content type)
-DEMO_ARCHIVED = {
-    'report.txt': (b'Archived report: this object exists only in the S3 '
-                   b'bucket.\n', {'author': 'demo', 'color': 'blue'},
-                   'text/plain'),
+# written first, older than copy_after at the daemon's first pass:
+# name -> (body, X-Object-Meta-* values, content type)
+DEMO_OLD = {
+    'report.txt': (b'Archived report: written into Swift, moved to the '
+                   b'bucket by cloud-shunt-sync.\n',
+                   {'Author': 'demo', 'Color': 'blue'}, 'text/plain'),
     DEMO_UNICODE_NAME: ('Unicode name, archived: caf\u00e9 cr\u00e8me '
                         '\u2615\n'.encode('utf-8'), {},
                         'text/plain; charset=utf-8'),
     '2019/january.csv': (b'day,visits\n1,17\n2,23\n', {}, 'text/csv'),
 }
+# written just before the pass: younger than copy_after, still local
+DEMO_NEW = {
+    'readme.txt': b'This object is stored in Swift (too young to '
+                  b'archive).\n',
+    'local/notes.txt': b'Local objects are served by Swift as usual.\n',
+}
+# the object the demo restores with a whole GET
+DEMO_RESTORED = 'report.txt'
+
+
+def demo_profile(cluster):
+    return cluster.profile(DEMO_ACCOUNT, DEMO_CONTAINER, retain_local=False,
+                           copy_after=DEMO_COPY_AFTER, restore_object=True)
 
 
 def seed_demo(cluster):
-    """Map ``AUTH_test/archive`` to the bucket, create it with local
-    objects and put archived-only objects into the bucket."""
-    cluster.write_mappings([cluster.profile(DEMO_ACCOUNT, DEMO_CONTAINER)])
+    """Map ``AUTH_test/archive`` with an archive profile, write objects
+    into Swift, wait until the first ones are older than ``copy_after``,
+    write a few more, and run one daemon pass on every container node.
+    Returns ``{'keys': {name: bucket key}, 'pass': [(node, status)]}``."""
+    from shunt.core import layout
+    cluster.write_mappings([demo_profile(cluster)])
     # the proxy would see the new file only after its reload interval
     cluster.restart_proxy()
     conn = cluster.swift_conn()
     conn.put_container(DEMO_CONTAINER)
-    for name, body in DEMO_LOCAL.items():
+    for name, (body, metadata, content_type) in DEMO_OLD.items():
+        conn.put_object(DEMO_CONTAINER, name, body,
+                        content_type=content_type,
+                        headers={f'X-Object-Meta-{k}': v
+                                 for k, v in metadata.items()})
+    print(f'Demo: wrote {len(DEMO_OLD)} objects into Swift; waiting '
+          f'{DEMO_COPY_AFTER}s (the profile\'s copy_after)...', flush=True)
+    time.sleep(DEMO_COPY_AFTER + 1)
+    for name, body in DEMO_NEW.items():
         conn.put_object(DEMO_CONTAINER, name, body,
                         content_type='text/plain')
-    keys = {}
-    for name, (body, metadata, content_type) in DEMO_ARCHIVED.items():
-        keys[name] = cluster.archive_object(
-            DEMO_ACCOUNT, DEMO_CONTAINER, name, body, metadata=metadata,
-            content_type=content_type)
-    return keys
+    print(f'Demo: wrote {len(DEMO_NEW)} more; running one pass of '
+          f'cloud-shunt-sync on each container node...', flush=True)
+    passes = []
+    for node, (status, output) in zip(cluster.container_nodes,
+                                      cluster.sync_once(), strict=True):
+        passes.append((node, status))
+        print(f'  {node}: exit status {status} '
+              f'(log {cluster.sync_log_path(node)})', flush=True)
+        if status != 0:
+            print(output[-2000:], file=sys.stderr, flush=True)
+    conn.close()
+    keys = {name: layout.object_key(DEMO_ACCOUNT, DEMO_CONTAINER, name)
+            for name in DEMO_OLD}
+    return {'keys': keys, 'pass': passes}
 
 
-def _print_demo(cluster, keys, storage_url, token):
+def _where(conn, name):
+    """'bucket' or 'local' (or the error), by the object's HEAD."""
+    from swiftclient.exceptions import ClientException
+    try:
+        headers = conn.head_object(DEMO_CONTAINER, name)
+    except ClientException as err:
+        return f'error {err.http_status}'
+    return 'bucket' if headers.get('content-location') else 'local'
+
+
+def _print_demo(cluster, demo, storage_url, token):
     swift = demo_swift(cluster)
+    conn = cluster.swift_conn()
     lines = [f'Demo: container {DEMO_CONTAINER!r} of {DEMO_ACCOUNT} is '
-             f'mapped to bucket {cluster.bucket!r}.',
-             '  local objects:    ' + ', '.join(DEMO_LOCAL),
-             '  archived only:    ' + ', '.join(DEMO_ARCHIVED),
-             '  bucket keys:      ' + ', '.join(keys.values()),
-             '',
-             'See them through Swift:',
-             f'  {swift} list {DEMO_CONTAINER}']
-    for name in DEMO_ARCHIVED:
+             f'mapped to bucket {cluster.bucket!r} with "retain_local": '
+             f'false, "copy_after": {DEMO_COPY_AFTER}, "restore_object": '
+             f'true.',
+             '  objects (where a GET reads them from now):']
+    for name in list(DEMO_OLD) + list(DEMO_NEW):
+        lines.append(f'    {name:24} {_where(conn, name)}')
+    conn.close()
+    lines += ['  bucket keys:      ' + ', '.join(demo['keys'].values()),
+              '',
+              'See them through Swift:',
+              f'  {swift} list {DEMO_CONTAINER}']
+    for name in DEMO_OLD:
         lines.append(f"  {swift} download {DEMO_CONTAINER} '{name}' -o -")
     lines.append(f'  {swift} stat {DEMO_CONTAINER} report.txt')
     url = f'{storage_url}/{DEMO_CONTAINER}'
-    lines += [f"  curl -i -H 'X-Auth-Token: {token}' {url}/report.txt",
-              f"  curl -i -H 'X-Auth-Token: {token}' -H 'Range: bytes=0-12' "
+    lines += [f"  curl -i -H 'X-Auth-Token: {token}' -H 'Range: bytes=0-12' "
               f"{url}/{quote(DEMO_UNICODE_NAME)}",
-              f"  curl -i -H 'X-Auth-Token: {token}' "
+              f"  curl -I -H 'X-Auth-Token: {token}' "
               f"-H 'X-Cloud-Sync-Shunt-Bypass: true' {url}/report.txt"
-              f"   # local only: 404",
+              f"   # local copy: 404 (archived)",
+              f"  curl -i -H 'X-Auth-Token: {token}' {url}/report.txt"
+              f"   # a whole GET restores it: the bypass HEAD gives 200",
+              f"  {sys.executable} -m shunt.tools.cli sync-status "
+              f"{cluster.conf_path('container')}",
               '']
+    if not demo.get('check'):
+        lines += [f'The daemon keeps running on every container node '
+                  f'(interval {cluster.sync_conf.get("interval")}s): '
+                  f'objects you upload to {DEMO_CONTAINER!r}',
+                  f'move to the bucket once older than {DEMO_COPY_AFTER}s '
+                  f'(restored ones too). Its log: '
+                  f'{cluster.sync_log_path("container")}',
+                  '']
     print('\n'.join(lines), flush=True)
 
 
-def check_demo(cluster, keys):
-    """Read every archived demo object through the proxy; 0 when all are
-    served with their bodies."""
+def check_demo(cluster, demo):
+    """Verify the cycle: the pass succeeded, the old objects are archived
+    (no local copy; served from the bucket with their bytes, type and
+    metadata), the new ones local, the listing complete, and a whole GET
+    restores one. 0 when all is well."""
     conn = cluster.swift_conn()
-    from swiftclient.exceptions import ClientException
-    failures = []
-    for name, (body, _, _) in DEMO_ARCHIVED.items():
-        try:
-            headers, got = conn.get_object(DEMO_CONTAINER, name)
-        except ClientException as err:
-            failures.append(f'GET {DEMO_CONTAINER}/{name}: {err}')
-            continue
-        if got != body:
-            failures.append(f'GET {DEMO_CONTAINER}/{name}: body '
-                            f'{got[:60]!r} != {body[:60]!r}')
-        print(f'GET {DEMO_CONTAINER}/{name}: {len(got)} bytes from '
-              f'{headers.get("content-location", "?")}', flush=True)
-    for name, body in DEMO_LOCAL.items():
-        _, got = conn.get_object(DEMO_CONTAINER, name)
-        if got != body:
-            failures.append(f'GET {DEMO_CONTAINER}/{name}: local body '
-                            f'differs')
-    failures += check_printed_commands(cluster, keys)
+    failures = [f'daemon pass on {node}: exit status {status}'
+                for node, status in demo['pass'] if status != 0]
+    _, listing = conn.get_container(DEMO_CONTAINER)
+    missing = (set(DEMO_OLD) | set(DEMO_NEW)) - {o['name'] for o in listing}
+    if missing:
+        failures.append(f'listing of {DEMO_CONTAINER}: missing {missing}')
+    for name, (body, metadata, content_type) in DEMO_OLD.items():
+        failures += _check_archived(cluster, conn, name, body, metadata,
+                                    content_type)
+    for name, body in DEMO_NEW.items():
+        headers, got = conn.get_object(DEMO_CONTAINER, name)
+        if got != body or headers.get('content-location'):
+            failures.append(f'GET {DEMO_CONTAINER}/{name}: not the local '
+                            f'object (archived although younger than '
+                            f'copy_after: was the pass that slow?)')
+    failures += _check_restore(cluster, conn, DEMO_RESTORED,
+                               DEMO_OLD[DEMO_RESTORED][0])
+    failures += check_printed_commands(cluster, demo['keys'])
+    conn.close()
     if failures:
         print('FAILED:\n  ' + '\n  '.join(failures), file=sys.stderr,
               flush=True)
-        print(f'(proxy log: {cluster.proxy_log_path})', file=sys.stderr)
+        print(f'(proxy log: {cluster.proxy_log_path}; daemon logs: '
+              f'{cluster.sync_log_path("container")})', file=sys.stderr)
         return 1
     print('OK', flush=True)
     return 0
+
+
+def _bypass_status(conn, name):
+    from swiftclient.exceptions import ClientException
+    try:
+        conn.head_object(DEMO_CONTAINER, name,
+                         headers={'X-Cloud-Sync-Shunt-Bypass': 'true'})
+        return 200
+    except ClientException as err:
+        return err.http_status
+
+
+def _check_archived(cluster, conn, name, body, metadata, content_type):
+    from swiftclient.exceptions import ClientException
+    what = f'{DEMO_CONTAINER}/{name}'
+    if _bypass_status(conn, name) != 404:
+        return [f'{what}: still local after the pass (not archived)']
+    try:
+        # a range GET reads the bytes without restoring the object
+        headers, got = conn.get_object(DEMO_CONTAINER, name,
+                                       headers={'Range': 'bytes=0-'})
+    except ClientException as err:
+        return [f'GET {what}: {err}']
+    failures = []
+    location = headers.get('content-location', '')
+    print(f'GET {what}: {len(got)} bytes from {location or "?"}',
+          flush=True)
+    if got != body:
+        failures.append(f'GET {what}: body {got[:60]!r} != {body[:60]!r}')
+    if not location.startswith(f'{cluster.s3_endpoint}/{cluster.bucket}/'):
+        failures.append(f'GET {what}: not read from the bucket '
+                        f'(Content-Location {location!r})')
+    if headers.get('content-type') != content_type:
+        failures.append(f'GET {what}: Content-Type '
+                        f'{headers.get("content-type")!r}')
+    got_meta = {k[len('x-object-meta-'):]: v for k, v in headers.items()
+                if k.startswith('x-object-meta-')}
+    if got_meta != {k.lower(): v for k, v in metadata.items()}:
+        failures.append(f'GET {what}: metadata {got_meta!r}')
+    return failures
+
+
+def _check_restore(cluster, conn, name, body, timeout=15.0):
+    what = f'{DEMO_CONTAINER}/{name}'
+    _, got = conn.get_object(DEMO_CONTAINER, name)
+    if got != body:
+        return [f'restoring GET {what}: wrong body']
+    deadline = time.monotonic() + timeout
+    while _bypass_status(conn, name) != 200:
+        if time.monotonic() > deadline:
+            return [f'{what}: not restored into Swift {timeout:g}s after '
+                    f'a whole GET']
+        time.sleep(0.2)
+    headers, got = conn.get_object(
+        DEMO_CONTAINER, name, headers={'X-Cloud-Sync-Shunt-Bypass': 'true'})
+    if got != body:
+        return [f'{what}: the restored local copy differs']
+    print(f'GET {what}: restored into Swift ({len(got)} bytes local)',
+          flush=True)
+    return []
 
 
 def check_printed_commands(cluster, keys):
@@ -354,7 +500,7 @@ def check_printed_commands(cluster, keys):
     failures = []
     expected = {
         f'{demo_swift(cluster)} list {DEMO_CONTAINER}':
-            set(DEMO_LOCAL) | set(DEMO_ARCHIVED),
+            set(DEMO_OLD) | set(DEMO_NEW),
         bucket_listing(cluster): set(keys.values()),
     }
     for line, names in expected.items():
@@ -372,12 +518,15 @@ def check_printed_commands(cluster, keys):
 
 @command('demo', help='run the all-in-one cluster seeded with a demo',
          description='Like "aio", plus a mapped container "archive" of '
-                     'AUTH_test with local objects and objects that exist '
-                     'only in the bucket, and commands that show them.')
+                     'AUTH_test whose older objects the sync daemon moves '
+                     'to the bucket (archive mode, short copy_after), and '
+                     'commands that show them still listed and readable '
+                     'from the bucket, and restored by a whole GET.')
 @_cluster_arguments
 @argument('--check', action='store_true',
-          help='read the archived objects through the proxy, print OK and '
-               'exit 0 if they are served correctly (non-interactive)')
+          help='verify the whole cycle (archived, listed, read from the '
+               'bucket, restored), print OK and exit 0 if all is well '
+               '(non-interactive)')
 def demo_command(args):
     return _run(args, seed=seed_demo,
                 check=check_demo if args.check else None)
