@@ -27,6 +27,7 @@ import urllib.parse
 import pytest
 
 from shunt.core import layout
+from tests.functional.backends import s3_backends
 from tests.functional.s3faults import S3FaultProxy
 
 MiB = 1024 * 1024
@@ -305,13 +306,14 @@ def names_owned(cluster, account, container, per_node, stem='obj'):
     return owned
 
 
-@pytest.fixture(scope='session')
-def sync_cluster():
-    """The daemon tests' cluster: 3 container nodes + the fault proxy."""
+@pytest.fixture(scope='session', params=s3_backends())
+def sync_cluster(request):
+    """The daemon tests' cluster: 3 container nodes + the fault proxy,
+    once per S3 backend (:mod:`tests.functional.backends`)."""
     from shunt.tools.aio import Cluster
     keep = bool(os.environ.get('CLOUD_SHUNT_KEEP_STATE'))
     cluster = Cluster(reload_interval=0, keep_state_dir=keep,
-                      container_replicas=3)
+                      container_replicas=3, s3_backend=request.param)
     cluster.start()
     proxy = S3FaultProxy(cluster.ports['s3']).start()
     try:
@@ -325,10 +327,14 @@ def sync_cluster():
 
 @pytest.fixture
 def sync_env(sync_cluster):
-    """A :class:`SyncEnv`; afterwards every daemon is stopped, the faults
-    healed, the daemon options reset and the mapping file emptied."""
+    """A :class:`SyncEnv` (``verification_slack`` 600 s); afterwards every
+    daemon is stopped, the faults healed, the daemon options reset and the
+    mapping file emptied."""
     from shunt.tools.aio import SYNC_DEFAULTS
     cluster, proxy = sync_cluster
+    # only a row's owner handles it unless a test lowers the slack (three
+    # daemons starting at once on a busy machine take seconds)
+    cluster.configure_sync(verification_slack=600)
     env = SyncEnv(cluster, proxy)
     try:
         yield env

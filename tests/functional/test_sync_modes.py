@@ -1,0 +1,307 @@
+"""The sync daemon on three container nodes: sync mode (a mirror of PUT,
+POST and DELETE, the bucket checked with boto3), archive mode's round
+trip (a local object's answers recorded before archiving are the
+archived object's answers after), each object uploaded exactly once
+across the three daemons, young objects left alone, and a stopped node's
+share done by the others after ``verification_slack``.
+
+Every test maps its own container (the fault proxy is the endpoint, so
+every S3 call is counted) and runs ``cloud-shunt-sync --once`` on the
+nodes; see :mod:`tests.functional.sync_support`.
+"""
+
+import hashlib
+import time
+
+from swift.common.utils import Timestamp
+
+from tests.functional.sync_support import (
+    MiB,
+    assert_same_answers,
+    body_of,
+    internal_request,
+    listing_row,
+    names_owned,
+    new_container,
+    oracle_requests,
+    primary_nodes,
+    quote,
+    record,
+)
+
+META = {'Color': 'blue', 'Unicode': '\u00e9t\u00e9 \u2603'}
+
+
+def _md5(body):
+    return hashlib.md5(body).hexdigest()
+
+
+def _local_timestamp(env, container, name):
+    status, headers, _ = env.local_get(container, name)
+    assert status == 200
+    return Timestamp(headers['x-timestamp'])
+
+
+def test_three_container_nodes_each_hold_a_replica(sync_env):
+    """The cluster the daemons run on: three container servers, each a
+    node of the 3-replica container ring with its own devices and its
+    own [cloud-shunt-sync] section."""
+    import glob
+    import os
+    env = sync_env
+    cluster = env.cluster
+    c = new_container(env, 'replicas')
+    env.put(c, 'obj', b'x')
+    assert sorted(primary_nodes(cluster, env.account, c)) == sorted(
+        cluster.container_nodes)
+    for node in cluster.container_nodes:
+        dbs = glob.glob(os.path.join(
+            cluster.node_devices_dir(node), cluster.node_device(node),
+            'containers', '*', '*', '*', '*.db'))
+        assert dbs, node
+        with open(cluster.conf_path(node)) as fp:
+            conf = fp.read()
+        assert f'bind_port = {cluster.ports[node]}' in conf
+        assert '[cloud-shunt-sync]' in conf
+        assert cluster.sync_status_dir(node) in conf
+    # one node down: the cluster still lists and writes
+    cluster.stop_container_server(2)
+    env.put(c, 'obj2', b'y')
+    names = [o['name'] for o in env.conn.get_container(c)[1]]
+    assert names == ['obj', 'obj2']
+    cluster.start_container_server(2)
+
+
+def test_sync_mode_mirrors_put_post_delete(sync_env):
+    env = sync_env
+    c = new_container(env, 'mirror')
+    env.map(env.profile(c))  # retain_local and propagate_delete default
+    bodies = {'plain': body_of(300 * 1024, 'plain'),
+              'caf\u00e9/\u2603 name': b'unicode name\n',
+              'empty': b''}
+    for name, body in bodies.items():
+        env.put(c, name, body, content_type='text/x-mirror', meta=META)
+    mark = env.proxy.mark()
+    env.run()
+
+    for name, body in bodies.items():
+        key = env.key(c, name)
+        head = env.head_key(key)
+        assert head is not None, name
+        assert head['ContentLength'] == len(body)
+        assert head['ETag'].strip('"') == _md5(body)
+        assert head['ContentType'] == 'text/x-mirror'
+        assert head['Metadata']['color'] == 'blue'
+        assert Timestamp(head['Metadata']['swift-timestamp']) == \
+            _local_timestamp(env, c, name)
+        got = env.s3.get_object(Bucket=env.bucket, Key=key)['Body'].read()
+        assert got == body
+        # sync mode keeps the local copy
+        assert env.local_status(c, name) == 200
+        # uploaded once, by one of the three daemons
+        assert [r.operation for r in env.proxy.uploads(mark, key)] == \
+            ['PutObject'], name
+
+    # a POST: copied in place with the new metadata, the body not resent
+    time.sleep(0.01)
+    env.conn.post_object(c, 'plain', headers={
+        'X-Object-Meta-Color': 'red', 'Content-Type': 'text/x-mirror'})
+    mark = env.proxy.mark()
+    env.run()
+    key = env.key(c, 'plain')
+    head = env.head_key(key)
+    assert head['Metadata']['color'] == 'red'
+    assert 'unicode' not in head['Metadata']
+    assert head['ETag'].strip('"') == _md5(bodies['plain'])
+    assert env.proxy.uploads(mark, key) == []
+    assert len(env.proxy.since(mark, 'CopyObject', key)) == 1
+    _, headers, body = env.request('GET', c, 'plain')
+    assert body == bodies['plain'] and headers['x-object-meta-color'] == 'red'
+
+    # a DELETE row deletes the bucket copy (propagate_delete's default)
+    env.conn.delete_object(c, 'empty')
+    env.run()
+    assert env.head_key(env.key(c, 'empty')) is None
+    assert env.head_key(env.key(c, 'plain')) is not None
+    assert env.request('GET', c, 'empty')[0] == 404
+
+
+def test_sync_mode_keeps_remote_copy_without_propagate_delete(sync_env):
+    env = sync_env
+    c = new_container(env, 'keep')
+    env.map(env.profile(c, propagate_delete=False))
+    env.put(c, 'obj', b'kept in the bucket')
+    env.run()
+    assert env.head_key(env.key(c, 'obj')) is not None
+    env.conn.delete_object(c, 'obj')
+    mark = env.proxy.mark()
+    env.run()
+    assert env.head_key(env.key(c, 'obj')) is not None
+    assert env.proxy.since(mark, 'DeleteObject') == []
+
+
+def test_archive_round_trip_matches_local_answers(sync_env):
+    """Plain, unicode-named, SLO (5 MiB segments) and small-segment SLO
+    objects: every answer recorded while local is given again once
+    archived, through the shunt (original Last-Modified and X-Timestamp
+    included); each object was uploaded exactly once by the three
+    daemons, and a later verifying pass uploads nothing."""
+    env = sync_env
+    c = new_container(env, 'roundtrip')
+    env.map(env.profile(c, retain_local=False))
+    env.cluster.configure_sync(verification_slack=600)
+    objects = {}  # name -> (body, requests, kind, segments)
+    plain = body_of(200 * 1024, 'plain')
+    env.put(c, 'plain.bin', plain, meta=META)
+    objects['plain.bin'] = (plain, oracle_requests(len(plain)), 'plain', 0)
+    uname = 'd\u00e9j\u00e0 vu/\u65e5\u672c \u2603.txt'
+    ubody = 'caf\u00e9 cr\u00e8me\n'.encode('utf-8') * 100
+    env.put(c, uname, ubody, content_type='text/plain; charset=utf-8',
+            meta={'Lang': 'fr'})
+    objects[uname] = (ubody, oracle_requests(len(ubody)), 'plain', 0)
+    big = env.put_slo(c, 'big.slo', [5 * MiB, 5 * MiB, 1024], 'big',
+                      meta=META)
+    objects['big.slo'] = (big, oracle_requests(len(big), 5 * MiB, True),
+                          'slo', 3)
+    small = env.put_slo(c, 'small.slo', [100 * 1024, 100 * 1024, 7], 'sm')
+    objects['small.slo'] = (small, oracle_requests(len(small), 100 * 1024,
+                                                    True), 'small-slo', 3)
+    before = {name: record(env, c, name, reqs)
+              for name, (_, reqs, _, _) in objects.items()}
+    rows = {name: listing_row(env, c, name) for name in objects}
+
+    mark = env.proxy.mark()
+    env.run()
+
+    for name, (body, reqs, kind, segments) in objects.items():
+        # archived: the local copy is gone, the bucket copy verified
+        assert env.local_status(c, name) == 404, name
+        key = env.key(c, name)
+        head = env.head_key(key)
+        assert head is not None, name
+        assert head['ContentLength'] == len(body)
+        assert Timestamp(head['Metadata']['swift-timestamp']) == \
+            Timestamp(before[name]['HEAD'][1]['x-timestamp'])
+        after = record(env, c, name, reqs)
+        assert after['GET'][1]['content-location'].endswith(quote(key))
+        assert_same_answers(before[name], after, name)
+        row = listing_row(env, c, name)
+        assert row is not None, name
+        assert (row['name'], row['bytes']) == (rows[name]['name'],
+                                               rows[name]['bytes'])
+        if kind == 'plain':
+            assert row['hash'] == rows[name]['hash']
+        # exactly once across the three daemons
+        uploads = [r.operation for r in env.proxy.uploads(mark, key)]
+        if kind == 'slo':
+            assert sorted(uploads) == sorted(
+                ['UploadPart'] * segments + ['CompleteMultipartUpload']), \
+                name
+        elif kind == 'small-slo':
+            # re-chunked: one PutObject, or one multipart upload
+            assert uploads == ['PutObject'] or (
+                uploads.count('CompleteMultipartUpload') == 1 and
+                set(uploads) == {'UploadPart', 'CompleteMultipartUpload'}), \
+                uploads
+        else:
+            assert uploads == ['PutObject'], (name, uploads)
+        if kind != 'plain':
+            sidecar = env.manifest_key(c, name)
+            assert len(env.proxy.uploads(mark, sidecar)) == 1, name
+            assert env.head_key(sidecar) is not None
+    assert env.open_uploads() == []
+
+    # every replica verifies rows older than the slack: HEADs, no upload
+    env.cluster.configure_sync(verification_slack=1)
+    time.sleep(1.5)
+    mark = env.proxy.mark()
+    env.run()
+    assert env.proxy.uploads(mark) == []
+    assert env.proxy.since(mark, ('CopyObject', 'DeleteObject')) == []
+    for name, (body, _, _, _) in objects.items():
+        assert env.request('GET', c, name)[2] == body, name
+
+
+def test_young_objects_wait_for_copy_after(sync_env):
+    env = sync_env
+    c = new_container(env, 'young')
+    env.map(env.profile(c, retain_local=False, copy_after=3600))
+    env.put(c, 'fresh', b'too young to archive')
+    mark = env.proxy.mark()
+    env.run()  # not eligible yet is not a failure
+    assert env.local_status(c, 'fresh') == 200
+    assert env.proxy.uploads(mark) == []
+
+
+def test_stopped_node_share_done_by_others_after_slack(sync_env):
+    env = sync_env
+    cluster = env.cluster
+    c = new_container(env, 'nodedown')
+    env.map(env.profile(c, retain_local=False))
+    owned = names_owned(cluster, env.account, c, 2)
+    bodies = {name: body_of(1000 + i, name)
+              for i, name in enumerate(sum(owned.values(), []))}
+    for name, body in bodies.items():
+        env.put(c, name, body)
+    down = cluster.container_nodes[1]
+    up = [n for n in cluster.container_nodes if n != down]
+
+    # rows younger than the slack: only their owners handle them
+    cluster.configure_sync(verification_slack=600)
+    mark = env.proxy.mark()
+    env.run(up)
+    for node, names in owned.items():
+        for name in names:
+            assert env.local_status(c, name) == (
+                200 if node == down else 404), (node, name)
+
+    # once older than the slack, the running nodes do the stopped one's
+    cluster.configure_sync(verification_slack=2)
+    time.sleep(2.5)
+    env.run(up)
+    for name, body in bodies.items():
+        assert env.local_status(c, name) == 404, name
+        assert env.request('GET', c, name)[2] == body
+        assert len(env.proxy.uploads(mark, env.key(c, name))) == 1, name
+
+    # the node comes back: its rows are done, nothing is uploaded again
+    mark = env.proxy.mark()
+    env.run(down)
+    assert env.proxy.uploads(mark) == []
+
+
+def test_buckets_filled_by_1space_are_taken_over_without_uploads(sync_env):
+    """Moving from 1space's daemon: an object it synced (its bucket copy
+    has no swift-timestamp bookkeeping) is not uploaded again, and its
+    archive tombstone (one offset tick after the archived version, no
+    mark) is not taken for a client's delete: the archived copy stays in
+    the bucket and readable through the shunt."""
+    env = sync_env
+    synced, archived = new_container(env, 'onespace-sync'), \
+        new_container(env, 'onespace-archive')
+    body = body_of(5000, '1space')
+    for container in (synced, archived):
+        env.put(container, 'obj', body, content_type='text/x-1space',
+                meta={'Color': 'blue'})
+    ts = _local_timestamp(env, archived, 'obj')
+    time.sleep(1.1)  # 1space uploads after the PUT (S3 keeps seconds)
+    for container in (synced, archived):
+        env.s3.put_object(Bucket=env.bucket, Key=env.key(container, 'obj'),
+                          Body=body, ContentType='text/x-1space',
+                          Metadata={'color': 'blue'})
+    # 1space's archive delete: the archived version plus one tick
+    path = f'/v1/{env.account}/{archived}/obj'
+    tick = Timestamp(ts.timestamp, offset=ts.offset + 1)
+    assert internal_request(env.cluster, 'DELETE', path,
+                            {'X-Timestamp': tick.internal}) == 204
+    assert env.local_status(archived, 'obj') == 404
+    env.map(env.profile(synced),
+            env.profile(archived, retain_local=False))
+    mark = env.proxy.mark()
+    env.run()
+    assert env.proxy.uploads(mark) == []
+    assert env.proxy.since(mark, 'DeleteObject') == []
+    for container in (synced, archived):
+        status, headers, got = env.request('GET', container, 'obj')
+        assert (status, got) == (200, body), container
+        assert headers['x-object-meta-color'] == 'blue'
