@@ -1,0 +1,371 @@
+"""The sync daemon's speed and memory on the all-in-one cluster, against
+boto3 in the same run.
+
+One cluster (one container node), the daemon run with ``--once`` on it:
+
+* **large objects**: archive ``--large-count`` objects of ``--large-mib``
+  MiB (default 3 x 64 MiB) — the daemon reads each from Swift, uploads it
+  with Content-MD5, verifies it and deletes the local copy — against boto3
+  putting the same bytes (from memory) to the same endpoint with the same
+  concurrency. Ratio of MB/s (target >= 0.85);
+* **small objects**: ``--count`` objects of 4 KiB (default 500; the issue's
+  figure is 10,000) the same way, objects/s (target >= 0.8);
+* **memory**: the daemon's peak RSS while archiving one ``--big-mib``
+  object (default 1024), minus its peak RSS in a pass with nothing to do
+  (target: <= 32 MiB growth);
+* **walk**: a sync-mode container of ``--rows`` objects (default 2,000)
+  that are all in the bucket already; the daemon's progress files are
+  removed and a pass walks every row again: rows/s, peak RSS and the S3
+  requests it costs (counted by a proxy in front of the endpoint; target:
+  no request per row).
+
+A daemon pass's time counts from its start to its exit; the time of a pass
+with nothing to do (process start, rings, one container) is measured too
+and subtracted, so the figures are what the rows cost. Run::
+
+    python tests/bench/bench_sync.py [--quick] [--count N] [--rows N]
+        [--large-mib M] [--large-count N] [--big-mib M] [--json PATH]
+
+(not part of the test run; ``--quick`` takes about a minute).
+"""
+
+import argparse
+import base64
+import concurrent.futures
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+
+from shunt.tools.aio import Cluster  # noqa: E402
+from tests.bench.common import MiB, Row, median  # noqa: E402
+from tests.bench.countproxy import CountingProxy  # noqa: E402
+
+CONCURRENCY = 8
+LARGE_TARGET = 0.85
+SMALL_TARGET = 0.8
+MEMORY_TARGET_MIB = 32
+SMALL_SIZE = 4096
+
+
+def log(message):
+    print(f'[{time.strftime("%H:%M:%S")}] {message}', file=sys.stderr,
+          flush=True)
+
+
+def _status_kib(pid, field):
+    try:
+        with open(f'/proc/{pid}/status') as fp:
+            for line in fp:
+                name, _, rest = line.partition(':')
+                if name == field:
+                    return int(rest.split()[0])
+    except OSError:
+        pass
+    return None
+
+
+def _group(pgid):
+    """Pids of a process group (the daemon and any worker it forks)."""
+    pids = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/stat') as fp:
+                fields = fp.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != 'Z':
+            pids.append(int(entry))
+    return pids
+
+
+class Repeating:
+    """A seekable body of ``count`` copies of ``chunk`` (so a client may
+    retry it) that never holds more than one chunk."""
+
+    def __init__(self, chunk, count):
+        self.chunk, self.size, self.pos = chunk, len(chunk) * count, 0
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            size = self.size - self.pos
+        start = self.pos % len(self.chunk)
+        # up to the end of the current copy of the chunk
+        size = min(size, self.size - self.pos, len(self.chunk) - start)
+        data = self.chunk[start:start + size]
+        self.pos += len(data)
+        return data
+
+    def seek(self, offset, whence=0):
+        self.pos = offset if whence == 0 else (
+            self.pos + offset if whence == 1 else self.size + offset)
+        return self.pos
+
+    def tell(self):
+        return self.pos
+
+
+class SyncBench:
+    def __init__(self, args):
+        self.args = args
+        self.aio = Cluster(reload_interval=15, keep_state_dir=args.keep_state,
+                           sync_conf={'concurrency': CONCURRENCY,
+                                      'read_timeout': 60,
+                                      'verification_slack': 3600,
+                                      'log_level': 'WARNING'})
+        self.counter = None
+
+    def start(self):
+        self.aio.start()
+        url, _ = self.aio.token()
+        self.account = urllib.parse.urlsplit(url).path.split('/')[2]
+        self.conn = self.aio.swift_conn(retries=2)
+        self.s3 = self.aio.s3_client()
+        self.counter = CountingProxy(self.aio.ports['s3']).start()
+
+    def stop(self):
+        if self.counter is not None:
+            self.counter.stop()
+        self.aio.stop()
+
+    # -- tools ----------------------------------------------------------
+
+    def map(self, *profiles):
+        self.aio.write_mappings(list(profiles))
+
+    def archive_profile(self, container):
+        return self.aio.profile(self.account, container, retain_local=False)
+
+    def sync_pass(self, expect_ok=True):
+        """One ``--once`` pass: (seconds, peak RSS in KiB)."""
+        aio = self.aio
+        node = aio.container_nodes[0]
+        t0 = time.monotonic()
+        aio.start_sync(node, once=True)
+        proc = aio.procs[f'sync-{node}']
+        peak = 0
+        while proc.running():
+            for pid in _group(proc.pid):
+                peak = max(peak, _status_kib(pid, 'VmHWM') or 0)
+            time.sleep(0.02)
+        seconds = time.monotonic() - t0
+        status, output = aio.wait_sync(node)
+        if expect_ok and status != 0:
+            raise RuntimeError(f'daemon pass failed ({status}):\n'
+                               f'{output[-3000:]}')
+        return seconds, peak
+
+    def empty_pass(self, container):
+        """The cost of a pass with nothing to do on one mapped container."""
+        self.conn.put_container(container)
+        self.map(self.archive_profile(container))
+        return min(self.sync_pass() for _ in range(2))
+
+    def put_many(self, container, names, body):
+        self.conn.put_container(container)
+
+        def put(name):
+            conn = self.aio.swift_conn(retries=3)
+            try:
+                conn.put_object(container, name, body)
+            finally:
+                conn.close()
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            list(pool.map(put, names))
+
+    def boto3_puts(self, prefix, count, body):
+        """Seconds boto3 takes to put ``count`` objects of ``body`` with
+        Content-MD5, CONCURRENCY at a time."""
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+        s3, bucket = self.s3, self.aio.bucket
+
+        def put(i):
+            s3.put_object(Bucket=bucket, Key=f'{prefix}/{i}', Body=body,
+                          ContentMD5=md5)
+        t0 = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
+            list(pool.map(put, range(count)))
+        seconds = time.monotonic() - t0
+        self._delete_prefix(prefix)
+        return seconds
+
+    def _delete_prefix(self, prefix):
+        s3, bucket = self.s3, self.aio.bucket
+        for page in s3.get_paginator('list_objects_v2').paginate(
+                Bucket=bucket, Prefix=prefix + '/'):
+            keys = [{'Key': o['Key']} for o in page.get('Contents', [])]
+            if keys:
+                s3.delete_objects(Bucket=bucket, Delete={'Objects': keys})
+
+    def archived_all(self, container, names):
+        from swiftclient.exceptions import ClientException
+        for name in names:
+            try:
+                self.conn.head_object(container, name, headers={
+                    'X-Cloud-Sync-Shunt-Bypass': 'true'})
+                return False
+            except ClientException as err:
+                if err.http_status != 404:
+                    raise
+        return True
+
+    # -- figures ----------------------------------------------------------
+
+    def throughput(self, key, title, count, size, unit, target, empty):
+        body = os.urandom(size)
+        container = f'bench-{key}'
+        names = [f'obj-{i:06d}' for i in range(count)]
+        log(f'{title}: writing {count} x {size} bytes into Swift')
+        self.put_many(container, names, body)
+        self.map(self.archive_profile(container))
+        log(f'{title}: daemon pass')
+        seconds, _ = self.sync_pass()
+        if not self.archived_all(container, names[:50]):
+            raise RuntimeError(f'{title}: the pass did not archive all')
+        daemon = max(seconds - empty, 1e-3)
+        log(f'{title}: boto3, {count} puts, concurrency {CONCURRENCY}')
+        direct = self.boto3_puts(f'bench-direct-{key}', count, body)
+        if unit == 'MB/s':
+            measured = count * size / daemon / 1e6
+            limit = count * size / direct / 1e6
+        else:
+            measured, limit = count / daemon, count / direct
+        return Row(key, title, measured, limit, unit, target,
+                   samples={'pass_s': seconds, 'empty_pass_s': empty,
+                            'boto3_s': direct},
+                   note=f'daemon pass {seconds:.2f}s (of which {empty:.2f}s '
+                        f'a pass with nothing to do), boto3 {direct:.2f}s; '
+                        f'concurrency {CONCURRENCY}')
+
+    def memory(self, size_mib, empty_peak):
+        container = 'bench-memory'
+        log(f'memory: writing one {size_mib} MiB object into Swift')
+        self.conn.put_container(container)
+        self.conn.put_object(container, 'big', Repeating(os.urandom(MiB),
+                                                         size_mib),
+                             content_length=size_mib * MiB)
+        self.map(self.archive_profile(container))
+        log('memory: daemon pass')
+        seconds, peak = self.sync_pass()
+        if not self.archived_all(container, ['big']):
+            raise RuntimeError('memory: the object was not archived')
+        growth = (peak - empty_peak) / 1024
+        return Row('mem', f'daemon peak RSS archiving {size_mib} MiB',
+                   peak / 1024, empty_peak / 1024, 'MiB',
+                   MEMORY_TARGET_MIB, check='<=', value=growth,
+                   value_unit='MiB more',
+                   samples={'pass_s': seconds},
+                   note=f'peak {peak / 1024:.1f} MiB vs '
+                        f'{empty_peak / 1024:.1f} MiB in a pass with '
+                        f'nothing to do; '
+                        f'{size_mib * MiB / seconds / 1e6:.0f} MB/s')
+
+    def walk(self, rows, empty):
+        container = 'bench-walk'
+        names = [f'row-{i:08d}' for i in range(rows)]
+        log(f'walk: writing {rows} objects into Swift')
+        self.put_many(container, names, b'x' * 64)
+        # sync mode through the counting proxy: everything uploaded once
+        self.map(self.aio.profile(self.account, container,
+                                  aws_endpoint=self.counter.url))
+        log('walk: first pass (uploads every row)')
+        self.sync_pass()
+        # forget the progress: the next pass walks every row again, and
+        # every row is already up to date
+        status_dir = self.aio.sync_status_dir(self.aio.container_nodes[0])
+        shutil.rmtree(status_dir, ignore_errors=True)
+        mark = self.counter.count()
+        log('walk: second pass (nothing to do)')
+        seconds, peak = self.sync_pass()
+        calls = self.counter.since(mark)
+        per_row = len(calls) / rows
+        walk_s = max(seconds - empty, 1e-3)
+        kinds = {}
+        for method, _path in calls:
+            kinds[method] = kinds.get(method, 0) + 1
+        return Row('walk', f'walk of {rows} up-to-date rows',
+                   rows / walk_s, None, 'rows/s', 0.01, check='<=',
+                   value=per_row, value_unit='S3 calls/row',
+                   samples={'pass_s': seconds, 'calls': kinds,
+                            'peak_rss_mib': peak / 1024},
+                   note=f'{len(calls)} S3 requests {kinds}; peak RSS '
+                        f'{peak / 1024:.1f} MiB; pass {seconds:.2f}s')
+
+
+def print_table(rows):
+    print(f'{"figure":<44} {"measured":>10} {"limit":>10} {"unit":>7} '
+          f'{"ratio":>6} {"value":>8}  target')
+    for row in rows:
+        limit = f'{row.limit:10.1f}' if row.limit is not None else \
+            f'{"-":>10}'
+        ratio = f'{row.ratio:6.2f}' if row.ratio is not None else \
+            f'{"-":>6}'
+        value = row.value if row.value is not None else 0.0
+        print(f'{row.title:<44} {row.measured:10.1f} {limit} '
+              f'{row.unit:>7} {ratio} {value:8.2f}  {row.check} '
+              f'{row.target:g} {row.value_unit}'
+              f'{"" if row.met is not False else "  NOT MET"}')
+        print(f'    {row.note}')
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--quick', action='store_true',
+                        help='small sizes: 2 x 16 MiB, 200 small objects, '
+                             '128 MiB for memory, 500 rows')
+    parser.add_argument('--large-mib', type=int, default=64)
+    parser.add_argument('--large-count', type=int, default=3)
+    parser.add_argument('--count', type=int, default=500,
+                        help='4 KiB objects (the issue names 10,000)')
+    parser.add_argument('--big-mib', type=int, default=1024)
+    parser.add_argument('--rows', type=int, default=2000)
+    parser.add_argument('--only', action='append',
+                        choices=('large', 'small', 'mem', 'walk'),
+                        help='run only these figures (repeatable)')
+    parser.add_argument('--json', help='write the rows to this file')
+    parser.add_argument('--keep-state', action='store_true')
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.large_mib, args.large_count = 16, 2
+        args.count, args.big_mib, args.rows = 200, 128, 500
+    only = set(args.only or ('large', 'small', 'mem', 'walk'))
+    bench = SyncBench(args)
+    rows = []
+    try:
+        bench.start()
+        log('a pass with nothing to do')
+        empties = [bench.empty_pass('bench-empty') for _ in range(2)]
+        empty = median([e[0] for e in empties])
+        empty_peak = max(e[1] for e in empties)
+        if 'large' in only:
+            rows.append(bench.throughput(
+                'large', f'archive {args.large_mib} MiB objects',
+                args.large_count, args.large_mib * MiB, 'MB/s',
+                LARGE_TARGET, empty))
+        if 'small' in only:
+            rows.append(bench.throughput(
+                'small', f'archive {args.count} x 4 KiB objects',
+                args.count, SMALL_SIZE, 'obj/s', SMALL_TARGET, empty))
+        if 'mem' in only:
+            rows.append(bench.memory(args.big_mib, empty_peak))
+        if 'walk' in only:
+            rows.append(bench.walk(args.rows, empty))
+    finally:
+        bench.stop()
+    print_table(rows)
+    if args.json:
+        with open(args.json, 'w') as fp:
+            json.dump({'rows': [r.as_dict() for r in rows]}, fp, indent=1)
+    return 0 if all(r.met is not False for r in rows) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
