@@ -126,7 +126,7 @@ def test_sigkill_during_archive_loses_nothing(sync_env, point, kind,
 
     # after a restart the object ends archived and verified, and no
     # multipart upload is left open
-    env.run()
+    env.run(node)
     assert _archived_or_local(env, c, name, body, ctype) == 'archived'
     if kind == 'slo':
         assert env.head_key(skey) is not None
@@ -139,6 +139,35 @@ def test_sigkill_during_archive_loses_nothing(sync_env, point, kind,
                      '(restart within stale_upload_age, then the key is up '
                      'to date): /work/team/DAEMON_BUGS.md #2')
     assert leftover == []
+
+
+def test_sigkill_after_an_archive_before_its_progress_is_saved(sync_env):
+    """Killed once an object is archived (uploaded, verified, deleted
+    locally) but before the pass saved its progress: the restarted daemon
+    neither loses nor uploads it again."""
+    env = sync_env
+    cluster = env.cluster
+    c = new_container(env, 'kill-after')
+    env.map(env.profile(c, retain_local=False))
+    cluster.configure_sync(concurrency=1)  # rows one after the other
+    owned = names_owned(cluster, env.account, c, 2)
+    node = cluster.container_nodes[0]
+    first, second = owned[node]
+    bodies = {first: body_of(3000, first), second: body_of(4000, second)}
+    for name in (first, second):  # in this order: ROWIDs follow
+        env.put(c, name, bodies[name], meta=META)
+    mark = env.proxy.mark()
+    stall = env.proxy.stall(_first_head(env.key(c, second)))
+    cluster.start_sync(node, once=True)
+    assert stall.wait(STALL_WAIT), cluster.sync_output(node)[-4000:]
+    cluster.kill_sync(node)
+    stall.release(forward=False)
+    assert env.local_status(c, first) == 404  # archived before the kill
+    env.run(node)
+    for name, body in bodies.items():
+        assert _archived_or_local(env, c, name, body,
+                                  'application/x-test') == 'archived'
+        assert len(env.proxy.uploads(mark, env.key(c, name))) == 1, name
 
 
 @pytest.mark.parametrize('fault', ['down', 'throttling'])
@@ -203,7 +232,7 @@ def test_object_overwritten_while_archived_keeps_new_version(sync_env):
     assert (status, got, headers['x-object-meta-color']) == (200, new, 'new')
 
     # the new version is archived in its turn, and read back intact
-    env.run()
+    env.run(node)
     assert env.local_status(c, 'obj') == 404
     head = env.head_key(key)
     assert Timestamp(head['Metadata']['swift-timestamp']) == new_ts
@@ -234,7 +263,7 @@ def test_slo_replaced_while_archived_keeps_new_version(sync_env):
     assert (status, got, headers['x-object-meta-color']) == (200, new, 'new')
     assert env.open_uploads() == []
 
-    env.run()
+    env.run(node)
     assert env.local_status(c, 'movie') == 404
     status, headers, got = env.request('GET', c, 'movie')
     assert (status, got, headers['x-object-meta-color']) == (200, new, 'new')
