@@ -15,7 +15,25 @@ under the same init system as the other Swift daemons (``systemd`` unit,
 ``swift-init``-like supervisor) as the ``swift`` user; it needs read/write
 access to the container DBs (like the replicator) and to ``status_dir``.
 Every node holding a replica of a mapped container takes part; a node that
-holds none does nothing for it (no network call). See
+holds none does nothing for it (no network call). A systemd unit, for
+example::
+
+    [Unit]
+    Description=swift-cloud-shunt sync daemon
+    After=network-online.target swift-container.service
+
+    [Service]
+    User=swift
+    ExecStart=/usr/bin/cloud-shunt-sync /etc/swift/container-server.conf
+    Restart=on-failure
+    KillSignal=SIGTERM
+    TimeoutStopSec=60
+
+    [Install]
+    WantedBy=multi-user.target
+
+(``TimeoutStopSec`` above ``shutdown_timeout``.) Cron-style operation
+works too: ``cloud-shunt-sync CONFIG --once`` exits when its pass is done. See
 :mod:`shunt.daemon.walker` for how the rows are split between the
 replicas, and :mod:`shunt.daemon.progress` for what is kept where.
 

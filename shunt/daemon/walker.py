@@ -4,7 +4,10 @@ Which DBs
 ---------
 For every profile of the mapping file (``/*`` profiles: every container of
 the account, listed through the internal client once per pass; a profile
-for an exact container wins over the account's ``/*``), the container
+for an exact container wins over the account's ``/*``; segment containers
+such as ``<container>_segments`` are containers of the account too, and
+their objects are copied as objects of their own, as 1space did), the
+container
 ring gives the DB's primary nodes. The DB is this node's when one of the
 primaries matches this server's IP **and** port (``bind_ip``/``bind_port``
 of ``[DEFAULT]``, like ``swift-container-sync``; the first match wins when
