@@ -297,7 +297,11 @@ def build_remote(options, logger):
                     read_timeout=options.read_timeout,
                     max_pool_connections=options.max_pool_connections,
                     max_attempts=options.s3_max_attempts,
-                    fail_fast=FailFast(0, 0), logger=logger)
+                    fail_fast=FailFast(0, 0), logger=logger,
+                    # uploads carry Content-MD5 (checked by the store):
+                    # no SHA-256 of each body first, which would read every
+                    # streamed object twice over http
+                    payload_signing=False)
 
 
 class CloudShuntSync(Daemon):
