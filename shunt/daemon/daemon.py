@@ -62,6 +62,10 @@ pass would act on (per container: rows to handle, rows waiting for
 ``copy_after``, rows to retry) without any remote call or progress write.
 ``-v`` logs to the console as well.
 
+Like every Swift daemon it runs as ``[DEFAULT] user`` (default ``swift``;
+started as root it switches to it), so that what it writes into the
+container DBs and ``status_dir`` keeps the container server's owner.
+
 SIGTERM (and SIGINT) stop the daemon cleanly: no new row is started, rows
 in flight may finish for ``shutdown_timeout`` seconds, the progress is
 saved (it only ever covers finished rows), and it exits 0. A ``SIGKILL``
@@ -562,6 +566,22 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def drop_privileges(conf, path):
+    """Become ``user`` (``[DEFAULT] user``, default ``swift``) like every
+    Swift daemon, so that the container DBs (which the daemon commits
+    pending updates into) and the progress files keep the container
+    server's owner; ConfigError when that user does not exist or cannot be
+    become."""
+    user = conf.get('user') or 'swift'
+    try:
+        utils.drop_privileges(user)
+    except KeyError:
+        raise ConfigError(f'{path}: [DEFAULT] user: no such user {user!r}')
+    except OSError as err:
+        raise ConfigError(f'{path}: [DEFAULT] user: cannot run as {user!r}:'
+                          f' {err.strerror or err}')
+
+
 def load_conf(path):
     """``(conf, options)`` of a config file, with Swift pointed at its
     ``swift_dir``; ConfigError naming the file otherwise."""
@@ -581,6 +601,7 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         conf, options = load_conf(args.config)
+        drop_privileges(conf, args.config)
     except ConfigError as err:
         print(f'cloud-shunt-sync: {err}', file=sys.stderr)
         return 1

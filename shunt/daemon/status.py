@@ -192,11 +192,14 @@ def main(config_path, as_json=False, dry_run=False, out=None, err=None):
     import sys
 
     from shunt.core.config import ConfigError
-    from shunt.daemon.daemon import CloudShuntSync, load_conf
+    from shunt.daemon.daemon import CloudShuntSync, drop_privileges, load_conf
     out = out or sys.stdout
     err = err or sys.stderr
     try:
         conf, options = load_conf(config_path)
+        if os.geteuid() == 0:
+            # never leave root-owned files next to the container DBs
+            drop_privileges(conf, config_path)
     except ConfigError as error:
         err.write(f'cloud-shunt sync-status: {error}\n')
         return 1

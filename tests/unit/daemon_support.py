@@ -4,6 +4,7 @@ daemon's engine tests (the row handler itself is tested elsewhere)."""
 import enum
 import json
 import os
+import pwd
 
 from swift.common.ring import Ring, RingBuilder
 from swift.common.utils import Timestamp, hash_path, storage_directory
@@ -218,6 +219,7 @@ def write_node_config(cluster, node=0, section=None, default=None):
     conf = cluster.conf(node)
     options = {'DEFAULT': {k: conf.pop(k) for k in (
         'devices', 'mount_check', 'swift_dir', 'bind_ip', 'bind_port')}}
+    options['DEFAULT']['user'] = pwd.getpwuid(os.getuid()).pw_name
     options['DEFAULT'].update(default or {})
     options['cloud-shunt-sync'] = dict(conf, log_name='cloud-shunt-sync',
                                        **(section or {}))

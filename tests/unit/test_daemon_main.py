@@ -101,6 +101,12 @@ def test_config_errors_exit_1_naming_file_and_option(node):
     result = run('-m', 'shunt.daemon', bare, '--once')
     assert result.returncode == 1
     assert 'Unable to find cloud-shunt-sync config section' in result.stderr
+    # a user that does not exist: named
+    path = write_node_config(node, default={'user': 'no-such-user-here'})
+    result = run('-m', 'shunt.daemon', path, '--once')
+    assert result.returncode == 1
+    assert f"{path}: [DEFAULT] user: no such user 'no-such-user-here'" in \
+        result.stderr
     # swift_dir without swift.conf: named
     path = write_node_config(node, default={'swift_dir': node.root})
     result = run('-m', 'shunt.daemon', path, '--once')
