@@ -178,8 +178,7 @@ def format_plan(reports, as_json=False):
             what = 'delete' if row['deleted'] else 'copy'
             if row['excluded']:
                 what += ' (excluded: skip)'
-            phase = {'point1': 'own', 'point2': 'verify',
-                     'retry': 'retry'}[row['phase']]
+            phase = 'own' if row['phase'] == 'point1' else row['phase']
             lines.append(f'  {phase} row {row["row"]}: {what} '
                          f'{row["name"]!r}')
     return '\n'.join(lines) + '\n'

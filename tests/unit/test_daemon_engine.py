@@ -617,3 +617,20 @@ def test_excluded_young_rows_do_not_hold_the_pointer(one):
     handler = FakeHandler()
     one.daemon(0, handler).run_once()
     assert handler.names() == ['tmp/young', 'late-replicated-old']
+
+
+def test_dry_run_lists_verification_and_retries(three):
+    from shunt.daemon.status import format_plan
+    three.put('c', NAMES, when=T0 - 4000)
+    clock = Clock(T0)
+    bad = sorted(owned_by(three, 0))[0]
+    three.daemon(0, FakeHandler({bad: [Failed('remote')]}),
+                 clock=clock).run_once()
+    clock.now = T0 + 120
+    daemon = three.daemon(0, None, clock=clock)
+    ok, reports = daemon.one_pass(dry_run=True, once=True)
+    ((_, stats),) = reports
+    phases = collections.Counter(row['phase'] for row in stats.plan)
+    assert phases == {'retry': 1, 'verify1': len(owned_at(three, 0, 1))}
+    text = format_plan(reports)
+    assert "retry row" in text and "verify1 row" in text
