@@ -17,7 +17,8 @@ One cluster (one container node), the daemon run with ``--once`` on it:
   that are all in the bucket already; the daemon's progress files are
   removed and a pass walks every row again: rows/s, peak RSS and the S3
   requests it costs (counted by a proxy in front of the endpoint; target:
-  no request per row).
+  no request per row); then one more pass with the progress kept (the
+  steady state).
 
 A daemon pass's time counts from its start to its exit; the time of a pass
 with nothing to do (process start, rings, one container) is measured too
@@ -291,13 +292,21 @@ class SyncBench:
         kinds = {}
         for method, _path in calls:
             kinds[method] = kinds.get(method, 0) + 1
+        # and with the progress kept, a pass over the same rows
+        mark = self.counter.count()
+        kept_s, _ = self.sync_pass()
+        kept_calls = len(self.counter.since(mark))
         return Row('walk', f'walk of {rows} up-to-date rows',
                    rows / walk_s, None, 'rows/s', 0.01, check='<=',
                    value=per_row, value_unit='S3 calls/row',
                    samples={'pass_s': seconds, 'calls': kinds,
-                            'peak_rss_mib': peak / 1024},
-                   note=f'{len(calls)} S3 requests {kinds}; peak RSS '
-                        f'{peak / 1024:.1f} MiB; pass {seconds:.2f}s')
+                            'peak_rss_mib': peak / 1024,
+                            'kept_progress_calls': kept_calls,
+                            'kept_progress_pass_s': kept_s},
+                   note=f'progress reset: {len(calls)} S3 requests '
+                        f'{kinds}, peak RSS {peak / 1024:.1f} MiB, pass '
+                        f'{seconds:.2f}s; progress kept: {kept_calls} S3 '
+                        f'requests, pass {kept_s:.2f}s')
 
 
 def print_table(rows):
