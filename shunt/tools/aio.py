@@ -36,10 +36,13 @@ cluster's mapping file, ``status_dir`` ``sync-status/<node>``, a short
 ``interval`` and ``verification_slack``, fast S3 timeouts; change it with
 :meth:`Cluster.configure_sync`), so ``cloud-shunt-sync <node's conf>``
 runs the daemon as on a real container node: :meth:`Cluster.sync_once`
-(one pass, exit status and output), :meth:`Cluster.start_sync`,
-:meth:`Cluster.stop_sync`, :meth:`Cluster.kill_sync` (SIGKILL) and
-:meth:`Cluster.sync_log_path`; :meth:`Cluster.stop_container_server` takes
-one container node down. More state::
+(one pass on one node or on all at once: exit status and output),
+:meth:`Cluster.start_sync` (long-running, or one pass awaited with
+:meth:`Cluster.wait_sync`), :meth:`Cluster.stop_sync`,
+:meth:`Cluster.kill_sync` (SIGKILL), :meth:`Cluster.sync_output` and
+:meth:`Cluster.sync_log_path`; :meth:`Cluster.stop_container_server` and
+:meth:`Cluster.start_container_server` take one container node down and
+up. More state::
 
     srv-<n>/  sync-status/<node>/        container node n's devices, and
                                          each node's daemon progress files
