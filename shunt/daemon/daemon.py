@@ -582,6 +582,22 @@ def drop_privileges(conf, path):
                           f' {err.strerror or err}')
 
 
+def check_status_dir(options):
+    """Create ``status_dir`` if needed and make sure progress can be
+    written there (as the daemon's user); ConfigError naming it
+    otherwise."""
+    try:
+        os.makedirs(options.status_dir, exist_ok=True)
+        probe = os.path.join(options.status_dir, '.write-test')
+        with open(probe, 'w'):
+            pass
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(f'{options.path}: [{SECTION}] status_dir: cannot '
+                          f'write progress files in {options.status_dir}: '
+                          f'{err.strerror or err}')
+
+
 def load_conf(path):
     """``(conf, options)`` of a config file, with Swift pointed at its
     ``swift_dir``; ConfigError naming the file otherwise."""
@@ -602,6 +618,8 @@ def main(argv=None):
     try:
         conf, options = load_conf(args.config)
         drop_privileges(conf, args.config)
+        if not args.dry_run:
+            check_status_dir(options)
     except ConfigError as err:
         print(f'cloud-shunt-sync: {err}', file=sys.stderr)
         return 1

@@ -101,6 +101,15 @@ def test_config_errors_exit_1_naming_file_and_option(node):
     result = run('-m', 'shunt.daemon', bare, '--once')
     assert result.returncode == 1
     assert 'Unable to find cloud-shunt-sync config section' in result.stderr
+    # a status_dir that cannot be written: named
+    blocker = os.path.join(node.root, 'a-file')
+    open(blocker, 'w').close()
+    path = write_node_config(node, section={
+        'status_dir': os.path.join(blocker, 'status')})
+    result = run('-m', 'shunt.daemon', path, '--once')
+    assert result.returncode == 1
+    assert f'{path}: [cloud-shunt-sync] status_dir: cannot write progress ' \
+        f'files in {blocker}/status' in result.stderr
     # a user that does not exist: named
     path = write_node_config(node, default={'user': 'no-such-user-here'})
     result = run('-m', 'shunt.daemon', path, '--once')
@@ -174,24 +183,27 @@ def _failure():
 
 def test_sigterm_stops_the_daemon_cleanly(node):
     path = write_node_config(node, section={'interval': '1'})
-    proc = subprocess.Popen([sys.executable, '-m', 'shunt.daemon', path,
-                             '-v'], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    log = os.path.join(node.root, 'daemon.log')
+    with open(log, 'w') as err_file:
+        proc = subprocess.Popen([sys.executable, '-m', 'shunt.daemon', path,
+                                 '-v'], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=err_file)
     try:
         deadline = time.monotonic() + 30
-        status_dir = os.path.join(node.root, 'status0')
-        # wait for the first pass (nothing mapped here: the log says so)
+        # the signal handlers are installed before "Starting" is logged
         while time.monotonic() < deadline and proc.poll() is None:
+            with open(log) as fp:
+                if 'Starting' in fp.read():
+                    break
             time.sleep(0.2)
-            if os.path.exists(status_dir) or time.monotonic() > \
-                    deadline - 25:
-                break
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    with open(log) as fp:
+        err = fp.read()
     assert proc.returncode == 0, err
     assert 'Stopped on request' in err and 'Exited' in err
 
