@@ -172,6 +172,8 @@ STATSD_PREFIX = 'cloud_shunt_sync'
 DEFAULT_CONF_FILE = '/etc/swift/cloud-shunt.json'
 DEFAULT_STATUS_DIR = '/var/lib/cloud-shunt-sync'
 DEFAULT_SWIFT_DIR = '/etc/swift'
+# seconds between two sweeps of the progress files of DBs gone
+PRUNE_EVERY = 3600
 
 IC_CONF_BODY = """
 [DEFAULT]
@@ -340,6 +342,7 @@ class CloudShuntSync(Daemon):
         self.stopping = False
         self.stop_requested_at = None
         self.started = clock()
+        self.last_prune = None
 
     # -- collaborators, built on first use -------------------------------
 
@@ -478,8 +481,10 @@ class CloudShuntSync(Daemon):
             ok = ok and stats.ok and stats.stopped != 'stopping'
         ok = ok and not self.locator.listing_failures
         elapsed = self.clock() - begin
-        if not dry_run:
+        if not dry_run and (self.last_prune is None or
+                            begin - self.last_prune >= PRUNE_EVERY):
             progress_mod.prune(self.options.status_dir, self.logger)
+            self.last_prune = begin
             self.logger.timing('pass.timing', elapsed * 1000)
             self.logger.info(
                 'Pass done: %d container DB(s), %d row(s) handled, %d '

@@ -51,7 +51,8 @@ What
     Start, end, rows handled and failed, lag of the last pass.
 
 A progress file whose DB is no longer on this node (a deleted container
-reclaimed, a DB moved away by a rebalance) is removed after the pass.
+reclaimed, a DB moved away by a rebalance) is removed (checked after the
+first pass, then hourly).
 
 Writes are atomic: a temporary file in the same directory, ``fsync``,
 ``rename`` over the old file, ``fsync`` of the directory. A crash leaves
