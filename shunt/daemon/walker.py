@@ -349,9 +349,11 @@ class ContainerWalk:
         pattern = self.profile.exclude_pattern
         return bool(pattern and pattern.match(row['name']))
 
-    def _over(self):
+    def _over(self, new_rows=True):
         """Whether the pass must stop here; waits for a free slot in the
-        pool first, so that what the rows in flight did counts."""
+        pool first, so that what the rows in flight did counts. Retries
+        (``new_rows`` false) go on when the retry list is full: they are
+        what empties it."""
         if not self.dry_run and not self.pool.free():
             self.pool.sem.acquire()
             self.pool.sem.release()
@@ -363,8 +365,8 @@ class ContainerWalk:
             self.stats.stopped = 'container_time'
         elif self.failures_in_row >= self.options.max_failures_in_row:
             self.stats.stopped = 'remote failing'
-        elif not self.dry_run and len(self.progress.retries) >= \
-                self.options.max_failed_rows:
+        elif new_rows and not self.dry_run and \
+                len(self.progress.retries) >= self.options.max_failed_rows:
             self.stats.stopped = 'too many failed rows'
         return bool(self.stats.stopped)
 
@@ -486,7 +488,7 @@ class ContainerWalk:
     def _retries(self):
         now = self.clock()
         for rowid in self.progress.due(now, everything=self.once):
-            if self._over():
+            if self._over(new_rows=False):
                 break
             row = self.row_by_id(rowid)
             if row is None or row['name'] != \

@@ -634,3 +634,20 @@ def test_dry_run_lists_verification_and_retries(three):
     assert phases == {'retry': 1, 'verify1': len(owned_at(three, 0, 1))}
     text = format_plan(reports)
     assert "retry row" in text and "verify1 row" in text
+
+
+def test_full_retry_list_stops_new_rows_but_retries_go_on(one):
+    one.put('c', NAMES[:10])
+    clock = Clock(T0)
+    handler = FakeHandler({n: [Failed('name')] for n in NAMES[:2]})
+    daemon = one.daemon(0, handler, clock=clock, max_failed_rows=2,
+                        concurrency=1)
+    daemon.run_once()
+    data = load_progress(one, 0)
+    assert len(data['retries']) == 2            # the walk waits there
+    assert data['last_pass']['stopped'] == 'too many failed rows'
+    handler.calls.clear()
+    clock.now = T0 + 100
+    assert daemon.run_once() is True            # retried: they succeed now
+    assert sorted(handler.names()) == sorted(NAMES[:10])
+    assert load_progress(one, 0)['retries'] == {}
