@@ -155,7 +155,8 @@ class S3FaultProxy:
         self.down = False
         self._stalls = []
         self._failures = []
-        self._lock = threading.Lock()
+        # re-entrant: a match function may look at the requests seen
+        self._lock = threading.RLock()
         self._listener = None
         self._socks = set()
         self._closing = False
