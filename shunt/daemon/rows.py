@@ -18,7 +18,12 @@ Object rows, in order:
    tombstone (or expiry) is not older than the row, else **failed**
    (``local``: quarantined or lost; retried). A replica older than the row
    answered: **later**. Symlinks are **skipped**; objects the internal
-   client cannot decrypt **fail** (``invalid``).
+   client cannot decrypt **fail** (``invalid``). The same holds when a
+   later GET of the object (or SLO manifest) answers 404 although the
+   HEAD found it (another replica archived it meanwhile, or a client
+   deleted it): HEAD again, **gone** when a tombstone not older than the
+   row (or a newer version, whose own row follows) is found, else
+   **failed** (``local``).
 5. ``selection_criteria`` do not match the HEAD's headers: **skipped**.
    A criterion is ``{"AND": [...]}``, ``{"OR": [...]}``, ``{"NOT": c}`` or
    ``{"<header>": "<value>"}`` (header names and values compared without
@@ -55,14 +60,22 @@ Delete rows: the daemon's own archive tombstones are **skipped** (never
 propagated). With ``propagate_delete`` true or absent, the bucket copy
 (and an SLO's sidecar) is deleted, **remote_deleted**, unless it is newer
 than the tombstone (its ``swift-timestamp``, else its ``Last-Modified``):
-then it is kept, **skipped**.
+then it is kept, **skipped**. A copy without ``swift-timestamp`` (another
+tool's) is judged by its ``Last-Modified``, the store's clock: deleted
+when older than the delete by more than ``remote_clock_skew`` + 1 s,
+kept when newer by as much; in between, deleted only when the tombstone
+is the shunt's and recorded this copy's Etag, else kept (a copy that may
+have been written after the delete is never deleted; see
+:func:`delete_reaches`).
 
 StatsD (the logger's prefix): ``uploaded``, ``bytes``, ``metadata``,
 ``noop``, ``archived``, ``kept``, ``remote_deleted``, ``skipped``,
 ``gone``, ``failures.<kind>``, ``stale_uploads_aborted``.
 
-Option: ``stale_retry_delay`` (seconds before a row a stale replica
-answered is tried again, default 60); the upload options are
+Options: ``stale_retry_delay`` (seconds before a row a stale replica
+answered is tried again, default 60), ``remote_clock_skew`` (seconds the
+store's clock may run apart from Swift's, default 5, as the filter's);
+the upload options are
 :mod:`shunt.daemon.transfer`'s.
 """
 
@@ -84,13 +97,20 @@ from swift.common.utils import (
 )
 
 from shunt.core import headers as shunt_headers
+from shunt.core import tombstones
 from shunt.core.layout import manifest_key, object_key
 from shunt.core.manifest import (
     SLO_ETAG_META,
     mpu_etag,
 )
 from shunt.core.remote import RemoteError
-from shunt.core.tombstones import archive_timestamp, is_archiver_tombstone
+from shunt.core.tombstones import (
+    DEFAULT_CLOCK_SKEW,
+    archive_timestamp,
+    is_archiver_tombstone,
+    is_marked,
+    window,
+)
 from shunt.daemon import bucket, upload
 from shunt.daemon.transfer import POLICY_INDEX, Transfer
 
@@ -171,6 +191,37 @@ def local_version(headers):
     return Timestamp(value)
 
 
+def delete_reaches(head, deleted_at, skew=DEFAULT_CLOCK_SKEW):
+    """Does a delete at ``deleted_at`` (the tombstone's Timestamp) apply
+    to the bucket copy ``head`` (a ``HeadObject`` answer)?
+
+    A copy recording its ``swift-timestamp`` is decided on Swift's clock:
+    yes exactly when that version is older than the delete. Any other
+    copy (written by another tool) only has the store's ``Last-Modified``
+    (another clock, whole seconds truncated or rounded up): older than
+    the window of doubt (:func:`shunt.core.tombstones.window`) yes, newer
+    no; inside it the content decides when the tombstone is the shunt's
+    and recorded the Etag of the copy it deleted (yes when it is this
+    copy's), and otherwise the copy is kept: a copy that cannot be told
+    apart from one written after the delete is never deleted."""
+    theirs = bucket.remote_version(head)
+    if theirs is not None:
+        return theirs < deleted_at
+    modified = head.get('LastModified')
+    if modified is None:
+        return False
+    modified = modified.timestamp()
+    margin = window(skew)
+    if modified < deleted_at.timestamp - margin:
+        return True
+    if modified > deleted_at.timestamp + margin or \
+            not is_marked(deleted_at) or \
+            not deleted_at.offset & tombstones._HAS_ETAG:
+        return False
+    return tombstones.hides(deleted_at, modified, head.get('ETag'),
+                            skew=skew)
+
+
 def owned_segment(account, container, obj, seg):
     """Does this manifest segment belong to ``obj`` alone by swiftclient's
     naming conventions?"""
@@ -216,6 +267,8 @@ class RowHandler:
         self.remote = remote
         self.transfer = Transfer(conf, logger, swift, remote)
         self.retry_delay = float(conf.get('stale_retry_delay', 60))
+        self.clock_skew = float(conf.get('remote_clock_skew',
+                                         DEFAULT_CLOCK_SKEW))
 
     # -- the row ------------------------------------------------------------
 
@@ -300,9 +353,17 @@ class RowHandler:
                               'match', name)
             return Outcome.SKIPPED
         local = Local(name, headers)
-        if local.is_slo:
-            local = self._get_slo(profile, name, policy, meta_ts, now)
-        outcome, head = self._sync(profile, key, local, policy)
+        try:
+            if local.is_slo:
+                local = self._get_slo(profile, name, policy, meta_ts, now)
+            outcome, head = self._sync(profile, key, local, policy)
+        except upload.LocalGone:
+            # deleted since the HEAD (another replica archived it, a
+            # client deleted it): ends like a HEAD 404 does
+            if self._gone_since(profile, name, policy, data_ts,
+                                local.version):
+                return Outcome.GONE
+            raise
         if outcome is Outcome.SKIPPED or profile.retain_local:
             return outcome
         if outcome is not Outcome.NOOP or head is None:
@@ -334,8 +395,11 @@ class RowHandler:
         resp = self._local('GET', self._path(
             profile.account, profile.container, name), {
             POLICY_INDEX: policy}, (2, HTTP_NOT_FOUND))
-        if resp.status_int == HTTP_NOT_FOUND or not config_true_value(
-                resp.headers.get('X-Static-Large-Object')):
+        if resp.status_int == HTTP_NOT_FOUND:
+            close_if_possible(resp.app_iter)
+            raise upload.LocalGone('the SLO manifest answered 404 (removed '
+                                   'since it was listed)')
+        if not config_true_value(resp.headers.get('X-Static-Large-Object')):
             close_if_possible(resp.app_iter)
             raise RowFailed('local', 'the SLO manifest changed while it was '
                             'read')
@@ -345,6 +409,16 @@ class RowHandler:
             raise RowLater('a replica older than the row answered',
                            now + self.retry_delay)
         return local
+
+    def _gone_since(self, profile, name, policy, data_ts, version):
+        """After a GET answered 404 where the HEAD found ``version``: is
+        the row's version gone for good (a tombstone not older than the
+        row, or a newer version whose own row follows)?"""
+        try:
+            headers = self._head_local(profile, name, policy, data_ts)
+        except RowFailed:
+            return False
+        return headers is None or local_version(headers) > version
 
     # -- bucket side --------------------------------------------------------
 
@@ -465,14 +539,10 @@ class RowHandler:
         head = self.transfer.remote_head(profile, key)
         if head is None:
             return Outcome.SKIPPED
-        theirs = bucket.remote_version(head)
-        if theirs is None:
-            modified = head.get('LastModified')
-            theirs = Timestamp(modified.timestamp()) if modified else None
-        if theirs is not None and theirs > deleted_at:
+        if not delete_reaches(head, deleted_at, self.clock_skew):
             self.logger.info('Not deleting %r from the bucket: its copy '
-                             '(%s) is newer than the delete (%s)', name,
-                             theirs.internal, deleted_at.internal)
+                             'may be newer than the delete (%s)', name,
+                             deleted_at.internal)
             return Outcome.SKIPPED
         self._remote_delete(profile, key)
         if config_true_value(head.get('Metadata', {}).get(

@@ -14,10 +14,19 @@ S3 client (``remote``) and does every upload a row needs:
   :func:`shunt.core.layout.manifest_key`) is written before the object
   is completed, so an archived SLO never lacks it, and is written again
   when a visit finds it missing;
-* multipart uploads run ``slo_workers`` parts at once, are aborted on any
-  failure, and before one starts, the key's uploads left by a crashed
-  daemon (opened before this process started and over a minute ago) are
-  aborted.
+* multipart uploads run ``slo_workers`` parts at once and are aborted on
+  any failure. Before one starts, the key's uploads left by a crashed
+  daemon (opened before this process started and over a minute ago, by
+  our clock) are aborted; and once its parts are in, just before it is
+  completed, every other open upload of the key initiated no later than
+  it (by the store's ``Initiated``, so one clock on both sides, whatever
+  its precision) is aborted too. That is what clears the upload of a
+  daemon killed and restarted within the minute: the restarted one's
+  upload is the later one. A peer replica uploading the same key at the
+  same moment may lose its upload that way; its Complete fails and its
+  row is retried (it is then up to date), and nothing local is deleted
+  before the bucket copy is verified. An upload initiated *after* ours
+  by a daemon that is then killed is left to the first rule.
 
 Options (the ``[cloud-shunt-sync]`` section): ``slo_workers`` (parts
 uploaded at once per object, default 10), ``part_size`` (bytes per part
@@ -112,6 +121,10 @@ class Transfer:
         if not is_success(resp.status_int):
             close_if_possible(resp.app_iter)
             what = 'segment' if piece.segment else 'object'
+            if resp.status_int == 404 and not piece.segment:
+                raise upload.LocalGone(
+                    f'{what} /{piece.container}/{piece.obj} answered '
+                    f'{resp.status} (removed since it was listed)')
             raise upload.LocalReadError(
                 f'{what} /{piece.container}/{piece.obj} answered '
                 f'{resp.status} (changed or removed since it was listed)',
@@ -151,16 +164,27 @@ class Transfer:
         md5 = bucket.content_md5(local.etag)
         if md5:
             params['ContentMD5'] = md5
-        try:
-            resp = self.remote.put_object(profile, key, body,
-                                          ContentLength=local.size, **params)
-        finally:
-            body.close()
+        resp = self._send(body, self.remote.put_object, profile, key, body,
+                          ContentLength=local.size, **params)
         etag = shunt_headers.bare_etag(resp.get('ETag'))
         if etag != local.etag:
             raise Failed('verify', f'S3 answered Etag {etag}, the local '
                          f'object has {local.etag}')
         return local.size
+
+    @staticmethod
+    def _send(body, call, *args, **kwargs):
+        """``call(*args, **kwargs)`` sending the :class:`upload.SpanReader`
+        ``body``; a local read failure is raised as itself, not as what
+        the HTTP library made of it."""
+        try:
+            return call(*args, **kwargs)
+        except Exception as err:
+            if body.error is not None and body.error is not err:
+                raise body.error from err
+            raise
+        finally:
+            body.close()
 
     def _fixed_parts(self, pieces, size):
         part = upload.part_size_for(size, max(self.part_size,
@@ -192,11 +216,8 @@ class Transfer:
         self._put_sidecar(profile, *sidecar)
         body = upload.SpanReader(pieces, lambda p: self.open_piece(
             profile.account, p), digest=True)
-        try:
-            resp = self.remote.put_object(
-                profile, key, body, ContentLength=manifest.size, **params)
-        finally:
-            body.close()
+        resp = self._send(body, self.remote.put_object, profile, key, body,
+                          ContentLength=manifest.size, **params)
         etag = shunt_headers.bare_etag(resp.get('ETag'))
         if etag != body.md5.hexdigest():
             raise Failed('verify', f'S3 answered Etag {etag} for bytes '
@@ -233,6 +254,33 @@ class Transfer:
             self.logger.info('Aborted a stale multipart upload of %r '
                              '(started %s)', key, stale['Initiated'])
 
+    def _abort_earlier_uploads(self, profile, key, upload_id):
+        """Abort every other open upload of ``key`` the store says was
+        initiated no later than ``upload_id`` (its own clock on both
+        sides, whatever its precision): a killed daemon's, or a peer's
+        still running (its Complete then fails and its row is retried;
+        nothing local is deleted before a verification). Best effort: a
+        failure here leaves them to :meth:`_abort_stale_uploads`."""
+        try:
+            uploads = [u for u in self.remote.list_multipart_uploads(
+                profile, key) if u.get('Key') == key]
+            ours = [u['Initiated'] for u in uploads
+                    if u.get('UploadId') == upload_id]
+            if not ours:
+                return
+            for other in uploads:
+                if other['UploadId'] == upload_id or \
+                        other['Initiated'] > ours[0]:
+                    continue
+                self.remote.abort_multipart_upload(profile, key,
+                                                   other['UploadId'])
+                self.logger.increment('stale_uploads_aborted')
+                self.logger.info('Aborted an earlier multipart upload of '
+                                 '%r (started %s)', key, other['Initiated'])
+        except RemoteError as err:
+            self.logger.warning('Could not abort earlier multipart uploads '
+                                'of %r: %s', key, err.message)
+
     def _multipart(self, profile, key, params, parts, sidecar=None):
         """Upload ``parts`` (``[(pieces, md5 or None), ...]``) as one
         multipart upload (in parallel; aborted on any failure), writing
@@ -244,6 +292,7 @@ class Transfer:
                                                         **params)
         try:
             etags = self._upload_parts(profile, key, upload_id, parts)
+            self._abort_earlier_uploads(profile, key, upload_id)
             if sidecar is not None:
                 self._put_sidecar(profile, *sidecar)
             resp = self.remote.complete_multipart_upload(
@@ -273,13 +322,12 @@ class Transfer:
             if md5:
                 kwargs['ContentMD5'] = bucket.content_md5(md5)
             try:
-                etag = shunt_headers.bare_etag(self.remote.upload_part(
-                    profile, key, upload_id, number, body, **kwargs))
+                etag = shunt_headers.bare_etag(self._send(
+                    body, self.remote.upload_part, profile, key, upload_id,
+                    number, body, **kwargs))
             except BaseException as err:
                 failed.append(err)
                 raise
-            finally:
-                body.close()
             want = md5 or body.md5.hexdigest()
             if etag != want:
                 err = Failed('verify', f'part {number}: S3 answered '

@@ -64,6 +64,12 @@ class LocalReadError(Failed):
         super().__init__(kind, message, permanent)
 
 
+class LocalGone(LocalReadError):
+    """The object itself (not a segment) answered 404 to the GET after the
+    row's HEAD found it: deleted meanwhile (another replica archived it,
+    a client deleted it) or a flaky node; the row handler re-checks."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Piece:
     """``length`` bytes of the large object: bytes ``start..`` of the local
@@ -206,6 +212,9 @@ class SpanReader:
         self.position = 0
         self.md5 = hashlib.md5(usedforsecurity=False) if self.digest \
             else None
+        # the LocalReadError raised to the sender (an HTTP library may
+        # wrap it in its own exception: the caller re-raises this one)
+        self.error = None
 
     def __len__(self):
         return self.length
@@ -278,6 +287,13 @@ class SpanReader:
         self._index += 1
 
     def read(self, size=-1):
+        try:
+            return self._read(size)
+        except LocalReadError as err:
+            self.error = err
+            raise
+
+    def _read(self, size):
         if size is None or size < 0:
             size = self.length - self.position
         out = []

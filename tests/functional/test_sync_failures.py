@@ -133,12 +133,7 @@ def test_sigkill_during_archive_loses_nothing(sync_env, point, kind,
         # the shunt serves it as the SLO it was (its SLO Etag)
         _, headers, _ = env.request('HEAD', c, name)
         assert headers.get('x-static-large-object') == 'True'
-    leftover = env.open_uploads()
-    if leftover and kind == 'slo':
-        pytest.xfail('the killed daemon\'s multipart upload is left open '
-                     '(restart within stale_upload_age, then the key is up '
-                     'to date): /work/team/DAEMON_BUGS.md #2')
-    assert leftover == []
+    assert env.open_uploads() == []
 
 
 def test_sigkill_after_an_archive_before_its_progress_is_saved(sync_env):

@@ -6,8 +6,10 @@ sidecars) and in Swift (objects, tombstones), and on the shunt reading it
 back (``swift_object_headers``, the SLO sidecar loader)."""
 
 import base64
+import datetime
 import hashlib
 import json
+import time
 
 import boto3
 import pytest
@@ -20,8 +22,12 @@ from swift.common.utils import Timestamp, encode_timestamps
 from shunt.core import headers as shunt_headers
 from shunt.core.config import parse_profile
 from shunt.core.layout import manifest_key, object_key
-from shunt.core.remote import S3Remote
-from shunt.core.tombstones import archive_timestamp, is_archiver_tombstone
+from shunt.core.remote import RemoteError, S3Remote
+from shunt.core.tombstones import (
+    archive_timestamp,
+    delete_timestamp,
+    is_archiver_tombstone,
+)
 from shunt.daemon import bucket, rows, upload
 from shunt.daemon.rows import (
     Outcome,
@@ -498,6 +504,49 @@ def test_delete_row_of_a_foreign_copy_uses_last_modified(handler, s3):
         Outcome.REMOTE_DELETED
 
 
+def test_delete_row_of_a_foreign_copy_in_the_window_of_doubt(handler, s3):
+    """Last-Modified (the store's clock, whole seconds) within
+    remote_clock_skew + 1 s of the delete: deleted only when the shunt's
+    tombstone recorded this copy's Etag; otherwise kept."""
+    s3.put_object(Bucket=BUCKET, Key=key_of('o'), Body=b'1space')
+    modified = raw_head(s3, key_of('o'))['LastModified'].timestamp()
+    etag = md5(b'1space')
+
+    def delete_row(when):
+        return handler.handle(profile(), row('o', when, deleted=1))
+    # a plain delete half a second after the archive: undecidable, kept
+    # (before, a rounded-up Last-Modified made it "newer": kept by chance;
+    # a truncated one deleted it)
+    assert delete_row(Timestamp(modified + 0.5)) is Outcome.SKIPPED
+    assert delete_row(Timestamp(modified - 0.5)) is Outcome.SKIPPED
+    # the shunt's tombstone for another copy: kept
+    assert delete_row(delete_timestamp(modified - 0.5, md5(b'other'))) is \
+        Outcome.SKIPPED
+    assert delete_row(delete_timestamp(modified - 0.5, None)) is \
+        Outcome.SKIPPED
+    assert bucket_keys(s3) == [key_of('o')]
+    # ... for this copy, even with the delete "before" it by the clocks
+    assert delete_row(delete_timestamp(modified - 0.5, etag)) is \
+        Outcome.REMOTE_DELETED
+    assert bucket_keys(s3) == []
+    # beyond the window (5 s skew + 1 s): decided by the time alone
+    s3.put_object(Bucket=BUCKET, Key=key_of('o'), Body=b'1space')
+    modified = raw_head(s3, key_of('o'))['LastModified'].timestamp()
+    assert delete_row(Timestamp(modified - 6.5)) is Outcome.SKIPPED
+    assert delete_row(Timestamp(modified + 6.5)) is Outcome.REMOTE_DELETED
+
+
+def test_delete_row_of_a_daemon_copy_uses_its_swift_timestamp(
+        handler, cluster, s3):
+    """Swift's clock on both sides: a delete a tick after the archived
+    version deletes it, whatever the store's Last-Modified says."""
+    when = cluster.put(CONTAINER, 'o', b'data', when=time.time())
+    handler.handle(profile(), row('o', when))
+    later = Timestamp(when.timestamp + 0.00001)
+    assert handler.handle(profile(), row('o', later, deleted=1)) is \
+        Outcome.REMOTE_DELETED
+
+
 def test_delete_rows_not_propagated_when_disabled(handler, cluster, s3):
     cluster.put(CONTAINER, 'o', b'data')
     handler.handle(profile(), row('o'))
@@ -554,6 +603,46 @@ def test_gone_and_lost_objects(handler, cluster, s3):
         handler.handle(profile(), row('lost'))
     assert exc.value.kind == 'local' and not exc.value.permanent
     assert ('increment', 'failures.local') in handler.logger.metrics
+
+
+def _delete_before(cluster, method, name, tombstone):
+    path = cluster.path(CONTAINER, name)
+
+    def delete():
+        cluster.objects.pop(path)
+        if tombstone is not None:
+            cluster.tombstones[path] = tombstone
+    cluster.before[(method, path)] = delete
+
+
+@pytest.mark.parametrize('archive', [False, True])
+def test_object_deleted_between_head_and_get_is_gone(handler, cluster, s3,
+                                                     archive):
+    """DAEMON_BUGS #4: another replica archived it (its archiver
+    tombstone) after our HEAD: the GET's 404 ends the row as gone."""
+    when = cluster.put(CONTAINER, 'o', b'data' * 1000)
+    _delete_before(cluster, 'GET', 'o', archive_timestamp(when))
+    p = profile(**ARCHIVE) if archive else profile()
+    assert handler.handle(p, row('o')) is Outcome.GONE
+    assert ('increment', 'gone') in handler.logger.metrics
+    assert not [m for m in handler.logger.metrics
+                if m[1].startswith('failures')]
+
+
+def test_slo_deleted_between_head_and_get_is_gone(handler, cluster, s3):
+    put_slo(cluster, 'movie', BIG)
+    _delete_before(cluster, 'GET', 'movie', ts(30))
+    assert handler.handle(profile(**ARCHIVE), row('movie')) is Outcome.GONE
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get('Uploads') is None
+
+
+def test_object_lost_between_head_and_get_fails(handler, cluster, s3):
+    """A 404 with no newer tombstone behind it is a local failure."""
+    cluster.put(CONTAINER, 'o', b'data')
+    _delete_before(cluster, 'GET', 'o', None)
+    with pytest.raises(RowFailed) as exc:
+        handler.handle(profile(), row('o'))
+    assert exc.value.kind == 'local' and not exc.value.permanent
 
 
 def test_corrupt_local_bytes_are_refused_by_content_md5(
@@ -730,6 +819,52 @@ def test_stale_uploads_of_the_key_are_aborted(handler, cluster, s3):
     left = s3.list_multipart_uploads(Bucket=BUCKET)['Uploads']
     assert [u['UploadId'] for u in left] == [other['UploadId']]
     assert crashed['UploadId'] not in [u['UploadId'] for u in left]
+
+
+def test_earlier_uploads_of_the_key_are_aborted_whatever_their_age(
+        handler, cluster, s3):
+    """A daemon killed and restarted within the minute: its upload is not
+    stale by our clock, but initiated no later than the new one by the
+    store's, so it is aborted before the new one completes; one
+    initiated later (a peer's) and other keys' stay."""
+    put_slo(cluster, 'movie', BIG)
+    killed = s3.create_multipart_upload(Bucket=BUCKET, Key=key_of('movie'))
+    later = s3.create_multipart_upload(Bucket=BUCKET, Key=key_of('movie'))
+    other = s3.create_multipart_upload(Bucket=BUCKET,
+                                       Key=key_of('movie') + '2')
+    listed = handler.remote.list_multipart_uploads
+
+    def listing(profile, prefix):
+        uploads = listed(profile, prefix)
+        for u in uploads:
+            if u['UploadId'] == later['UploadId']:
+                u['Initiated'] += datetime.timedelta(seconds=1)
+        return uploads
+    handler.remote.list_multipart_uploads = listing
+    # none of them is stale by our clock (as moto's fixed Initiated would)
+    handler.transfer.started = 0
+    assert handler.handle(profile(**ARCHIVE), row('movie')) is \
+        Outcome.ARCHIVED
+    left = sorted(u['UploadId'] for u in s3.list_multipart_uploads(
+        Bucket=BUCKET)['Uploads'])
+    assert left == sorted([later['UploadId'], other['UploadId']])
+    assert killed['UploadId'] not in left
+    assert ('increment', 'stale_uploads_aborted') in handler.logger.metrics
+
+
+def test_failing_to_list_uploads_does_not_fail_the_row(handler, cluster,
+                                                       s3):
+    put_slo(cluster, 'movie', BIG)
+    calls = []
+
+    def listing(profile, prefix):
+        calls.append(prefix)
+        if len(calls) > 1:
+            raise RemoteError('client', 'NotImplemented')
+        return []
+    handler.remote.list_multipart_uploads = listing
+    assert handler.handle(profile(), row('movie')) is Outcome.UPLOADED
+    assert len(calls) == 2
 
 
 def test_archived_slo_deletes_only_its_own_segments(handler, cluster, s3):
