@@ -648,7 +648,9 @@ def test_slo_segments_commit_while_the_next_streams(shunt, s3, swift):
         def run(stage):
             events.append((index, stage))
             if stage == 'commit':
-                eventlet.sleep(0.05)  # the object servers' fsync
+                # the object servers' fsync, long enough for a loaded
+                # machine to start the next segment meanwhile
+                eventlet.sleep(0.3)
                 events.append((index, 'committed'))
         return run
     for i in range(3):
