@@ -126,8 +126,12 @@ def test_sigkill_during_archive_loses_nothing(sync_env, point, kind,
 
     # after a restart the object ends archived and verified, and no
     # multipart upload is left open
-    env.run(node)
-    assert _archived_or_local(env, c, name, body, ctype) == 'archived'
+    (_, output), = env.run(node)
+    try:
+        assert _archived_or_local(env, c, name, body, ctype) == 'archived'
+    except AssertionError as err:
+        raise AssertionError(f'{err}\nthe restarted daemon on {node}:\n'
+                             f'{output[-5000:]}') from err
     if kind == 'slo':
         assert env.head_key(skey) is not None
         # the shunt serves it as the SLO it was (its SLO Etag)
