@@ -14,7 +14,12 @@ Object rows, in order:
 3. The S3 key cannot be written (longer than 1024 UTF-8 bytes with the
    prefix): **failed** (``name``, permanent).
 4. Local ``HEAD`` (with the row's storage policy, through the internal
-   client: no shunt, no SLO/DLO middleware). 404: **gone** if Swift's
+   client: no shunt, no SLO/DLO middleware) — a ``GET`` when the row's
+   size is at most ``small_object_size``: its headers serve as the HEAD's
+   and its body (a small object's bytes, checked against its Etag before
+   it is sent; or an SLO manifest) is kept, so a small object costs one
+   local request, not two (a body larger than that after all is dropped
+   and streamed later). 404: **gone** if Swift's
    tombstone (or expiry) is not older than the row, else **failed**
    (``local``: quarantined or lost; retried). A replica older than the row
    answered: **later**. Symlinks are **skipped**; objects the internal
@@ -73,7 +78,10 @@ StatsD (the logger's prefix): ``uploaded``, ``bytes``, ``metadata``,
 ``gone``, ``failures.<kind>``, ``stale_uploads_aborted``.
 
 Options: ``stale_retry_delay`` (seconds before a row a stale replica
-answered is tried again, default 60), ``remote_clock_skew`` (seconds the
+answered is tried again, default 60), ``small_object_size`` (bytes, default
+262144: objects up to this size are read with one GET and sent from
+memory, so at most ``concurrency`` times this is held; 0 disables it for
+all but empty objects), ``remote_clock_skew`` (seconds the
 store's clock may run apart from Swift's, default 5, as the filter's);
 the upload options are
 :mod:`shunt.daemon.transfer`'s.
@@ -119,6 +127,8 @@ MAX_KEY_BYTES = 1024
 NAME_CODES = frozenset(('KeyTooLongError', 'InvalidURI', 'InvalidObjectName'))
 TOO_LARGE_CODES = frozenset(('EntityTooLarge', 'MetadataTooLarge'))
 SEGMENT_CONTAINER_SUFFIXES = ('_segments', '+segments')
+# default small_object_size
+SMALL_SIZE = 256 * 1024
 
 
 class Outcome(enum.Enum):
@@ -233,9 +243,13 @@ def owned_segment(account, container, obj, seg):
 class Local:
     """A local object version as the internal client showed it."""
 
-    def __init__(self, name, headers, manifest=None, manifest_body=None):
+    def __init__(self, name, headers, manifest=None, manifest_body=None,
+                 body=None):
         self.name = name
         self.headers = headers
+        # a small object's bytes, read with its headers (else None: read
+        # when uploaded)
+        self.body = body
         self.version = local_version(headers)
         self.manifest = manifest
         self.manifest_body = manifest_body
@@ -267,6 +281,7 @@ class RowHandler:
         self.remote = remote
         self.transfer = Transfer(conf, logger, swift, remote)
         self.retry_delay = float(conf.get('stale_retry_delay', 60))
+        self.small_size = int(conf.get('small_object_size', SMALL_SIZE))
         self.clock_skew = float(conf.get('remote_clock_skew',
                                          DEFAULT_CLOCK_SKEW))
 
@@ -333,9 +348,11 @@ class RowHandler:
             raise RowFailed('name', f'cannot be archived: {problem}',
                             permanent=True)
         policy = str(row['storage_policy_index'])
-        headers = self._head_local(profile, name, policy, data_ts)
-        if headers is None:
+        fetch = 0 <= (row.get('size') or 0) <= self.small_size
+        got = self._head_local(profile, name, policy, data_ts, fetch=fetch)
+        if got is None:
             return Outcome.GONE
+        headers, body = got
         if local_version(headers) < meta_ts:
             raise RowLater('a replica older than the row answered',
                            now + self.retry_delay)
@@ -352,10 +369,11 @@ class RowHandler:
             self.logger.debug('Not archiving %r: selection criteria do not '
                               'match', name)
             return Outcome.SKIPPED
-        local = Local(name, headers)
+        local = Local(name, headers, body=body)
         try:
             if local.is_slo:
-                local = self._get_slo(profile, name, policy, meta_ts, now)
+                local = self._get_slo(profile, name, policy, meta_ts, now,
+                                      local)
             outcome, head = self._sync(profile, key, local, policy)
         except upload.LocalGone:
             # deleted since the HEAD (another replica archived it, a
@@ -379,19 +397,47 @@ class RowHandler:
     def _path(self, account, container, obj):
         return self.swift.make_path(account, container, obj)
 
-    def _head_local(self, profile, name, policy, data_ts):
-        resp = self._local('HEAD', self._path(
+    def _head_local(self, profile, name, policy, data_ts, fetch=False):
+        """``(headers, body)`` of the local object (None when it is gone
+        since the row). ``fetch``: a GET instead of the HEAD, whose body
+        is kept when it is at most ``small_object_size`` bytes (a plain
+        object's bytes, or an SLO's manifest), else dropped (None)."""
+        resp = self._local('GET' if fetch else 'HEAD', self._path(
             profile.account, profile.container, name), {
             POLICY_INDEX: policy}, (2, HTTP_NOT_FOUND))
         if resp.status_int != HTTP_NOT_FOUND:
-            return resp.headers
+            body = self._small_body(resp) if fetch else None
+            return resp.headers, body
+        close_if_possible(resp.app_iter)
         tombstone = resp.headers.get('X-Backend-Timestamp')
         if tombstone and Timestamp(tombstone) >= data_ts:
             return None
         raise RowFailed('local', 'not found on any object server (lost or '
                         'quarantined?)')
 
-    def _get_slo(self, profile, name, policy, meta_ts, now):
+    def _small_body(self, resp):
+        try:
+            length = int(resp.headers.get('Content-Length'))
+        except (TypeError, ValueError):
+            length = None
+        if length is None or length > self.small_size:
+            # the row's size was stale: the body is streamed later
+            close_if_possible(resp.app_iter)
+            return None
+        try:
+            body = b''.join(resp.app_iter)
+        finally:
+            close_if_possible(resp.app_iter)
+        if len(body) != length:
+            raise RowFailed('local', f'the local GET ended after '
+                            f'{len(body)} of {length} bytes')
+        return body
+
+    def _get_slo(self, profile, name, policy, meta_ts, now, first):
+        if first.body is not None:
+            # the manifest came with the object's first GET
+            manifest, body = self.transfer.parse_manifest(first.body)
+            return Local(name, first.headers, manifest, body)
         resp = self._local('GET', self._path(
             profile.account, profile.container, name), {
             POLICY_INDEX: policy}, (2, HTTP_NOT_FOUND))

@@ -5,10 +5,11 @@ S3 client (``remote``) and does every upload a row needs:
 
 * a plain object (or DLO manifest): one ``PutObject`` streamed from one
   local GET, with ``Content-MD5`` (S3 refuses bytes that do not make the
-  object's Etag); above ``max_put_size`` (S3's 5 GiB) a multipart upload
-  of ``part_size`` parts read by range, each part checked against the MD5
-  of the bytes sent, the object recording its Swift Etag in
-  ``swift-etag``;
+  object's Etag), or sent from memory when the row handler read a small
+  object already (its MD5 checked first); above ``max_put_size`` (S3's
+  5 GiB) a multipart upload of ``part_size`` parts read by range, each
+  part checked against the MD5 of the bytes sent, the object recording
+  its Swift Etag in ``swift-etag``;
 * an SLO: see :mod:`shunt.daemon.upload` for its two shapes; its sidecar
   (the manifest as Swift stored it, at
   :func:`shunt.core.layout.manifest_key`) is written before the object
@@ -93,6 +94,13 @@ class Transfer:
                                  permanent=True)
         finally:
             close_if_possible(resp.app_iter)
+        return self.parse_manifest(body)
+
+    @staticmethod
+    def parse_manifest(body):
+        """``(manifest, body)`` of an SLO manifest's bytes."""
+        if len(body) > MAX_SIDECAR_BYTES:
+            raise Failed('invalid', 'SLO manifest too large', permanent=True)
         try:
             return parse_manifest(body), body
         except ManifestError as err:
@@ -159,13 +167,22 @@ class Transfer:
             self._multipart(profile, key, params, self._fixed_parts(
                 [piece], local.size))
             return local.size
-        body = upload.SpanReader([piece], lambda p: self.open_piece(
-            profile.account, p))
         md5 = bucket.content_md5(local.etag)
         if md5:
             params['ContentMD5'] = md5
-        resp = self._send(body, self.remote.put_object, profile, key, body,
-                          ContentLength=local.size, **params)
+        if local.body is not None and len(local.body) == local.size:
+            # read already (a small object): sent in one piece
+            if md5_hex(local.body) != local.etag:
+                raise upload.LocalReadError(
+                    f'/{profile.container}/{local.name} read with MD5 '
+                    f'{md5_hex(local.body)}, expected {local.etag}')
+            resp = self.remote.put_object(profile, key, local.body,
+                                          ContentLength=local.size, **params)
+        else:
+            body = upload.SpanReader([piece], lambda p: self.open_piece(
+                profile.account, p))
+            resp = self._send(body, self.remote.put_object, profile, key,
+                              body, ContentLength=local.size, **params)
         etag = shunt_headers.bare_etag(resp.get('ETag'))
         if etag != local.etag:
             raise Failed('verify', f'S3 answered Etag {etag}, the local '

@@ -169,10 +169,12 @@ def profile(**extra):
 ARCHIVE = {'retain_local': False, 'propagate_delete': False}
 
 
-def row(name, when=None, meta=None, deleted=0, policy=0):
+def row(name, when=None, meta=None, deleted=0, policy=0, size=MiB):
+    """A DB row (its size above small_object_size unless told: the
+    object's bytes are streamed by a second GET)."""
     when = Timestamp(when if when is not None else ts())
     return {'name': name, 'ROWID': 1, 'deleted': deleted,
-            'storage_policy_index': policy, 'size': 0, 'etag': '',
+            'storage_policy_index': policy, 'size': size, 'etag': '',
             'content_type': 'application/octet-stream',
             'created_at': encode_timestamps(
                 when, when, Timestamp(meta) if meta else when)}
@@ -645,6 +647,53 @@ def test_object_lost_between_head_and_get_fails(handler, cluster, s3):
     assert exc.value.kind == 'local' and not exc.value.permanent
 
 
+# -- small objects: one GET instead of HEAD + GET ------------------------
+
+def test_small_object_read_with_its_headers(handler, cluster, s3):
+    body = b'small' * 100
+    when = cluster.put(CONTAINER, 'o', body, {'X-Object-Meta-Color': 'red'})
+    assert handler.handle(profile(**ARCHIVE), row('o', size=len(body))) is \
+        Outcome.ARCHIVED
+    assert [m for m, _, _ in cluster.requests] == ['GET', 'DELETE']
+    got = s3.get_object(Bucket=BUCKET, Key=key_of('o'))
+    assert got['Body'].read() == body
+    assert got['ETag'] == '"%s"' % md5(body)
+    assert got['Metadata']['color'] == 'red'
+    assert got['Metadata']['swift-timestamp'] == when.internal
+    assert cluster.get(CONTAINER, 'o') is None
+
+
+def test_small_object_corrupt_replica_is_refused(handler, cluster, s3):
+    cluster.put(CONTAINER, 'o', b'good bytes')
+    cluster.corrupt.add(cluster.path(CONTAINER, 'o'))
+    with pytest.raises(RowFailed) as exc:
+        handler.handle(profile(**ARCHIVE), row('o', size=10))
+    assert exc.value.kind == 'local'
+    assert bucket_keys(s3) == []
+    assert cluster.get(CONTAINER, 'o') is not None
+
+
+def test_small_row_of_a_large_object_streams_it(s3, cluster, logger):
+    """The row's size is stale (overwritten since): the first GET is
+    dropped and the bytes streamed by a GET that names the Etag."""
+    swift = InternalClient(None, 'test-daemon', 1, app=cluster)
+    handler = RowHandler({'small_object_size': '1000'}, logger, swift,
+                         S3Remote(payload_signing=False))
+    body = b'x' * 5000
+    cluster.put(CONTAINER, 'o', body)
+    assert handler.handle(profile(), row('o', size=10)) is Outcome.UPLOADED
+    gets = [h for m, _, h in cluster.requests if m == 'GET']
+    assert len(gets) == 2 and gets[1]['If-Match'] == md5(body)
+    assert s3.get_object(Bucket=BUCKET, Key=key_of('o'))['Body'].read() \
+        == body
+
+
+def test_small_object_gone_before_its_get(handler, cluster, s3):
+    cluster.tombstones[cluster.path(CONTAINER, 'o')] = ts(2)
+    assert handler.handle(profile(), row('o', ts(1), size=1)) is \
+        Outcome.GONE
+
+
 def test_corrupt_local_bytes_are_refused_by_content_md5(
         handler, cluster, s3):
     cluster.put(CONTAINER, 'o', b'good bytes')
@@ -775,6 +824,20 @@ def test_slo_goes_as_one_part_per_segment_with_its_sidecar(
     cluster.requests.clear()
     assert handler.handle(profile(), row('movie')) is Outcome.NOOP
     assert [m for m, _, _ in cluster.requests] == ['HEAD', 'GET']
+
+
+def test_slo_manifest_read_by_the_first_get(handler, cluster, s3):
+    manifest, body = put_slo(cluster, 'movie', BIG)
+    assert handler.handle(profile(**ARCHIVE), row(
+        'movie', size=len(manifest))) is Outcome.ARCHIVED
+    assert [p for m, p, _ in cluster.requests if m == 'GET'][0] == \
+        cluster.path(CONTAINER, 'movie')
+    assert [m for m, p, _ in cluster.requests
+            if p == cluster.path(CONTAINER, 'movie')] == ['GET', 'DELETE']
+    assert s3.get_object(Bucket=BUCKET, Key=key_of('movie'))[
+        'Body'].read() == body
+    assert s3.get_object(Bucket=BUCKET, Key=manifest_key(
+        ACCOUNT, CONTAINER, 'movie'))['Body'].read() == manifest
 
 
 def test_a_missing_sidecar_is_written_again(handler, cluster, s3):
