@@ -42,9 +42,12 @@ Object rows, in order:
    plain objects and DLO manifests (their own body, with
    ``x-object-manifest``) as one ``PutObject`` with ``Content-MD5``
    (multipart above 5 GiB); SLOs as a multipart upload plus the manifest
-   sidecar. A multipart upload is aborted on any failure, and stale
+   sidecar. A multipart upload is aborted on any failure, stale
    uploads of the key (opened before this process started and over a
-   minute ago: a crashed daemon's) are aborted before a new one starts.
+   minute ago: a crashed daemon's) are aborted before a new one starts,
+   and every other upload of the key the store initiated no later than
+   the new one is aborted before it completes (a daemon killed and
+   restarted within the minute leaves nothing open).
 8. Archive mode (``retain_local: false``): a ``HEAD`` verifies the bucket
    copy (size, Etag, ``swift-timestamp``), then the local copy is deleted
    with ``X-Timestamp`` = :func:`shunt.core.tombstones.archive_timestamp`
