@@ -277,6 +277,9 @@ class SyncBench:
         # sync mode through the counting proxy: everything uploaded once
         self.map(self.aio.profile(self.account, container,
                                   aws_endpoint=self.counter.url))
+        # one pass walks the whole container, however long it takes (the
+        # default container_time of 60 s would split a big one into turns)
+        self.aio.configure_sync(container_time=86400)
         log('walk: first pass (uploads every row)')
         self.sync_pass()
         # forget the progress: the next pass walks every row again, and
