@@ -221,31 +221,16 @@ def internal_request(cluster, method, path, headers):
     daemons); returns the status. ``path`` is ``/v1/a/c/o``, quoted."""
     import subprocess
     import sys
+
+    from shunt.daemon.daemon import IC_CONF_BODY
     conf = os.path.join(cluster.state_dir, 'tests-internal-client.conf')
     user = cluster._default_section('internal', 0, 0)['user']
     with open(conf, 'w') as fp:
-        fp.write(f"""[DEFAULT]
-swift_dir = {cluster.state_dir}
-user = {user}
-log_level = WARNING
-
-[pipeline:main]
-pipeline = catch_errors proxy-logging cache proxy-server
-
-[app:proxy-server]
-use = egg:swift#proxy
-account_autocreate = true
-
-[filter:cache]
-use = egg:swift#memcache
-memcache_servers = {cluster.memcache_servers}
-
-[filter:catch_errors]
-use = egg:swift#catch_errors
-
-[filter:proxy-logging]
-use = egg:swift#proxy_logging
-""")
+        # the daemon's own built-in pipeline (memcache from the cluster's
+        # memcache.conf), run as the cluster's user
+        fp.write(IC_CONF_BODY.format(swift_dir=cluster.state_dir).replace(
+            '[DEFAULT]\n',
+            f'[DEFAULT]\nuser = {user}\nlog_level = WARNING\n', 1))
     out = subprocess.run(
         [sys.executable, '-c', _INTERNAL_REQUEST, conf, method, path,
          json.dumps(headers)], capture_output=True, text=True, timeout=60)
