@@ -48,6 +48,15 @@ up. More state::
                                          each node's daemon progress files
     log/sync-<node>.log                  each node's daemon output
 
+The archive can also be another Swift cluster: ``s3_backend='swift'``
+starts a second, independent all-in-one Swift (:mod:`shunt.tools.aio_remote`,
+``remote/`` in the state directory, processes ``remote-*``) and the helpers
+below (:meth:`Cluster.profile`, :meth:`Cluster.archive_object`,
+:meth:`Cluster.create_bucket`, :meth:`Cluster.archived_head`,
+:meth:`Cluster.stop_s3`/:meth:`Cluster.start_s3`) work on it; the S3-only
+ones (:meth:`Cluster.s3_client`, :attr:`Cluster.s3_endpoint`) raise
+:class:`ClusterError` there. :data:`REMOTE_BACKENDS` names every backend.
+
 Users (tempauth): ``test:tester``/``testing`` (admin of ``AUTH_test``),
 ``test:tester3``/``testing3`` (non-admin user of ``AUTH_test``) and
 ``test2:tester2``/``testing2`` (admin of ``AUTH_test2``).
@@ -77,6 +86,7 @@ import time
 import warnings
 
 from shunt.core import layout
+from shunt.tools.aio_remote import RemoteSwift
 
 HOST = '127.0.0.1'
 # below Linux's ephemeral range (32768-60999), so client sockets in
@@ -89,6 +99,8 @@ S3_SECRET = 'cloud-shunt-aio-secret'
 S3_REGION = 'us-east-1'
 # the S3 implementations the cluster can run (see Cluster's s3_backend)
 S3_BACKENDS = ('moto', 's3api')
+# every archive store the cluster can run: the S3 ones and a remote Swift
+REMOTE_BACKENDS = S3_BACKENDS + ('swift',)
 # s3api: the tempauth account holding the buckets and its user, whose
 # name is the S3 access key ("account:user", as tempauth wants it)
 S3API_ACCOUNT = 'store'
@@ -371,9 +383,9 @@ class Cluster:
                  start_timeout=30.0, keep_state_dir=False,
                  shunt_in_pipeline=True, container_replicas=1,
                  sync_conf=None, s3_backend='moto'):
-        if s3_backend not in S3_BACKENDS:
-            raise ValueError(f's3_backend must be one of {S3_BACKENDS}, '
-                             f'got {s3_backend!r}')
+        if s3_backend not in REMOTE_BACKENDS:
+            raise ValueError(f's3_backend must be one of {REMOTE_BACKENDS}'
+                             f', got {s3_backend!r}')
         self.s3_backend = s3_backend
         if int(container_replicas) < 1:
             raise ValueError('container_replicas must be at least 1')
@@ -404,6 +416,8 @@ class Cluster:
         self._atexit = None
         self.started = False
         self._sync_offsets = {}
+        self.remote = (RemoteSwift(self) if s3_backend == 'swift'
+                       else None)
 
     # -- addresses ------------------------------------------------------
 
@@ -417,7 +431,35 @@ class Cluster:
 
     @property
     def s3_endpoint(self):
+        self._s3_only('s3_endpoint')
         return f'http://{HOST}:{self.ports["s3"]}'
+
+    def _s3_only(self, what):
+        if self.remote is not None:
+            raise ClusterError(
+                f'{what}: the archive of this cluster is a remote Swift '
+                f'(s3_backend={self.s3_backend!r}), not an S3 store; use '
+                f'the backend-neutral helpers (remote_endpoint, '
+                f'archive_object, archived_head) or .remote')
+
+    @property
+    def remote_endpoint(self):
+        """The archive's base URL: the S3 endpoint, or the remote Swift
+        proxy's ``http://127.0.0.1:<port>`` (its auth URL, the profiles'
+        ``aws_endpoint``, is ``<remote_endpoint>/auth/v1.0``)."""
+        return self.remote.url if self.remote else self.s3_endpoint
+
+    @property
+    def remote_identity(self):
+        """The profiles' ``aws_identity``."""
+        from shunt.tools.aio_remote import REMOTE_USER
+        return REMOTE_USER if self.remote else self.s3_key
+
+    @property
+    def remote_secret(self):
+        """The profiles' ``aws_secret``."""
+        from shunt.tools.aio_remote import REMOTE_KEY
+        return REMOTE_KEY if self.remote else self.s3_secret
 
     @property
     def memcache_servers(self):
@@ -509,6 +551,9 @@ class Cluster:
         for path in (self.state_dir, self.log_dir, self.devices_dir):
             os.makedirs(path, exist_ok=True)
         names = ('memcached', 's3') + self.backend_nodes + ('proxy',)
+        if self.remote is not None:
+            from shunt.tools.aio_remote import PROCS
+            names = ('memcached',) + self.backend_nodes + ('proxy',) + PROCS
         self.ports = dict(zip(names, pick_ports(len(names)),
                               strict=True))
         self._s3_client = None  # bound to the previous endpoint
@@ -590,6 +635,10 @@ class Cluster:
             what='no 200 from /healthcheck')
 
     def _wait_s3(self, deadline):
+        if self.remote is not None:
+            self.remote.wait(deadline)
+            self.create_bucket(self.bucket)
+            return
         self._wait_until(
             deadline, 's3',
             lambda: _http_status(self.ports['s3'], '/') is not None,
@@ -626,18 +675,25 @@ class Cluster:
         self.procs[name] = proc
         return proc
 
-    def _spawn_memcached(self):
+    def _memcached_argv(self, port):
         binary = shutil.which('memcached') or '/usr/bin/memcached'
         if not os.path.exists(binary):
             raise ClusterError('memcached: not installed (run '
                                'tools/bootstrap.sh)')
-        argv = [binary, '-l', HOST, '-p', str(self.ports['memcached']),
+        argv = [binary, '-l', HOST, '-p', str(port),
                 '-U', '0', '-m', '64', '-c', '1024']
         if os.geteuid() == 0:
             argv += ['-u', 'root']
-        self._spawn('memcached', argv)
+        return argv
+
+    def _spawn_memcached(self):
+        self._spawn('memcached', self._memcached_argv(self.ports['memcached']))
 
     def _spawn_s3(self):
+        if self.remote is not None:
+            self.remote.write_config()
+            self.remote.spawn()
+            return
         if self.s3_backend == 's3api':
             self._write_s3api_conf()
             self._spawn('s3', [sys.executable, '-m',
@@ -654,12 +710,20 @@ class Cluster:
 
     def stop_s3(self):
         """Stop the S3 endpoint (moto: every bucket and object is lost;
-        s3api: only its proxy stops, the buckets stay in Swift)."""
+        s3api: only its proxy stops, the buckets stay in Swift); for a
+        remote Swift, its proxy (its data stays)."""
+        if self.remote is not None:
+            self.remote.stop_proxy()
+            return
         self._stop_processes(['s3'])
 
     def start_s3(self):
         """Start the S3 endpoint again on the same port, with the default
-        bucket (moto: empty; s3api: as it was)."""
+        bucket (moto: empty; s3api: as it was; a remote Swift: its
+        proxy)."""
+        if self.remote is not None:
+            self.remote.start_proxy()
+            return
         self._stop_processes(['s3'])
         self._spawn_s3()
         self._wait_s3(time.monotonic() + self.start_timeout)
@@ -1013,7 +1077,11 @@ class Cluster:
 
     def profile(self, account, container, **overrides):
         """A mapping profile for the default bucket, endpoint and
-        credentials (hashed layout unless ``custom_prefix`` is given)."""
+        credentials (hashed layout unless ``custom_prefix`` is given); a
+        ``protocol: swift`` one on a remote Swift (see
+        :meth:`RemoteSwift.profile`)."""
+        if self.remote is not None:
+            return self.remote.profile(account, container, **overrides)
         profile = {
             'account': account,
             'container': container,
@@ -1032,6 +1100,7 @@ class Cluster:
     def s3_client(self):
         """A boto3 S3 client for the endpoint (path style, SigV4); the
         same client on every call."""
+        self._s3_only('s3_client()')
         if self._s3_client is None:
             import boto3
             from botocore.config import Config
@@ -1047,6 +1116,10 @@ class Cluster:
         return self._s3_client
 
     def create_bucket(self, bucket):
+        """Create a bucket (a remote Swift: a remote container)."""
+        if self.remote is not None:
+            self.remote.create_container(bucket)
+            return
         client = self.s3_client()
         try:
             client.create_bucket(Bucket=bucket)
@@ -1079,10 +1152,60 @@ class Cluster:
             raise ClusterError(f'/info answered {resp.status}')
         return json.loads(body)
 
+    def archive_slo(self, account, container, name, segments,
+                    content_type=None, metadata=None, timestamp=None):
+        """A remote Swift only (S3 tests build their multipart uploads):
+        :meth:`RemoteSwift.archive_slo`."""
+        if self.remote is None:
+            raise ClusterError('archive_slo: for a remote Swift only')
+        return self.remote.archive_slo(account, container, name, segments,
+                                       content_type=content_type,
+                                       metadata=metadata,
+                                       timestamp=timestamp)
+
+    def account_user(self, account):
+        """``(user, key)`` of an admin of a local account."""
+        for acct, user, key, groups in USERS:
+            if f'AUTH_{acct}' == account and '.admin' in groups:
+                return f'{acct}:{user}', key
+        raise ClusterError(f'no admin user of {account}')
+
+    def archived_head(self, account, container, name, custom_prefix=None,
+                      bucket=None):
+        """The archived copy's headers (lower-case; S3 ones as boto3's
+        ``HTTPHeaders``) where the layout puts ``account/container/name``,
+        or None when there is none."""
+        if self.remote is not None:
+            return self.remote.head(
+                bucket or self.remote.container_for(account, container),
+                name)
+        import botocore.exceptions
+        key = layout.object_key(account, container, name, custom_prefix)
+        try:
+            resp = self.s3_client().head_object(Bucket=bucket or self.bucket,
+                                                Key=key)
+        except botocore.exceptions.ClientError as err:
+            if err.response['ResponseMetadata']['HTTPStatusCode'] == 404:
+                return None
+            raise
+        return resp['ResponseMetadata']['HTTPHeaders']
+
     def archive_object(self, account, container, name, body, metadata=None,
-                       content_type=None, custom_prefix=None, bucket=None):
+                       content_type=None, custom_prefix=None, bucket=None,
+                       timestamp=None):
         """Put an object into the bucket where the archive layout puts
-        ``account/container/name``; returns the key."""
+        ``account/container/name``; returns the key. On a remote Swift:
+        :meth:`RemoteSwift.archive_object` (``custom_prefix`` ignored,
+        ``bucket`` the remote container, ``timestamp`` the original
+        ``X-Timestamp``; returns the name)."""
+        if self.remote is not None:
+            return self.remote.archive_object(
+                account, container, name, body, metadata=metadata,
+                content_type=content_type, bucket=bucket,
+                timestamp=timestamp)
+        if timestamp is not None:
+            raise ClusterError('archive_object: timestamp is for a remote '
+                               'Swift only')
         key = layout.object_key(account, container, name, custom_prefix)
         if isinstance(body, str):
             body = body.encode('utf-8')

@@ -1,16 +1,19 @@
 """Fixtures for functional tests: one all-in-one cluster per S3 backend.
 
-* ``aio`` (session, parametrized over the S3 implementations): a started
+* ``aio`` (session, parametrized over the archive backends): a started
   :class:`shunt.tools.aio.Cluster` with ``reload_interval=0`` (every
   request sees the current mapping file) and an empty mapping file, whose
-  bucket is served by moto (``aio[moto]``) or by Swift's ``s3api``
-  (``aio[s3api]``); so every test using it runs once per backend, one
-  cluster at a time. ``CLOUD_SHUNT_S3_BACKENDS=moto`` (comma-separated)
-  chooses; default: both. Stopped at the end (its state dir, with every
-  server's log, is kept when CLOUD_SHUNT_KEEP_STATE is set).
+  archive is moto (``aio[moto]``), Swift's ``s3api`` (``aio[s3api]``) or,
+  for modules marked ``pytestmark = pytest.mark.remotes('moto', 's3api',
+  'swift')``, a second Swift cluster (``aio[swift]``); so every test using
+  it runs once per backend, one cluster at a time.
+  ``CLOUD_SHUNT_S3_BACKENDS=moto`` (comma-separated) narrows the set (see
+  :mod:`tests.functional.backends`). Stopped at the end (its state dir,
+  with every server's log, is kept when CLOUD_SHUNT_KEEP_STATE is set).
 * ``@pytest.mark.s3_backends('moto', reason=...)`` runs a test only on the
   backends named (the others skip it with the reason): for what an
-  implementation cannot do, such as storage classes on ``s3api``.
+  implementation cannot do, such as storage classes on ``s3api``
+  (``backends.S3_ONLY``: tests that look into the S3 bucket).
 * ``mappings`` (function): ``mappings([profile, ...])`` writes the mapping
   file; the empty mapping ``{"containers": []}`` is restored afterwards.
 * ``restart_proxy`` (function): ``restart_proxy(filter_conf=...,
@@ -34,7 +37,7 @@ import uuid
 import pytest
 
 from shunt.tools.aio import Cluster
-from tests.functional.backends import s3_backends
+from tests.functional import backends
 
 # the sync daemon's tests: a 3-container-node cluster (session) and its
 # per-test environment
@@ -45,8 +48,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def pytest_configure(config):
     config.addinivalue_line(
-        'markers', 's3_backends(*names, reason): run only against these S3 '
+        'markers', 's3_backends(*names, reason): run only against these '
         'backends of the aio fixture; skipped on the others')
+    config.addinivalue_line(
+        'markers', 'remotes(*names): the archive backends a module runs on '
+        '(default: the S3 ones)')
+
+
+def pytest_generate_tests(metafunc):
+    backends.parametrize(metafunc)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -55,13 +65,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.functional)
         only = item.get_closest_marker('s3_backends')
         callspec = getattr(item, 'callspec', None)
-        backend = callspec.params.get('aio') if callspec else None
+        params = callspec.params if callspec else {}
+        backend = params.get('aio') or params.get('sync_cluster')
         if only and backend and backend not in only.args:
             item.add_marker(pytest.mark.skip(reason='%s: %s' % (
                 backend, only.kwargs.get('reason', 'not supported'))))
 
 
-@pytest.fixture(scope='session', params=s3_backends())
+@pytest.fixture(scope='session')
 def aio(request):
     # CLOUD_SHUNT_KEEP_STATE=1 keeps the state dir (configs, logs) to
     # look at after the run; its path is printed at the end
@@ -126,6 +137,9 @@ def swift_conn_factory(aio):
 
 @pytest.fixture
 def s3(aio):
+    if aio.remote is not None:
+        pytest.skip('the s3 fixture looks into an S3 bucket; the archive '
+                    'is a remote Swift here')
     return aio.s3_client()
 
 

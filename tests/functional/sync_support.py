@@ -27,7 +27,6 @@ import urllib.parse
 import pytest
 
 from shunt.core import layout
-from tests.functional.backends import s3_backends
 from tests.functional.s3faults import S3FaultProxy
 
 MiB = 1024 * 1024
@@ -291,10 +290,10 @@ def names_owned(cluster, account, container, per_node, stem='obj'):
     return owned
 
 
-@pytest.fixture(scope='session', params=s3_backends())
+@pytest.fixture(scope='session')
 def sync_cluster(request):
     """The daemon tests' cluster: 3 container nodes + the fault proxy,
-    once per S3 backend (:mod:`tests.functional.backends`)."""
+    once per backend (parametrized by :mod:`tests.functional.backends`)."""
     from shunt.tools.aio import Cluster
     keep = bool(os.environ.get('CLOUD_SHUNT_KEEP_STATE'))
     cluster = Cluster(reload_interval=0, keep_state_dir=keep,
