@@ -41,6 +41,7 @@ container>_segments/<local container>/<prefix>`` and the segments are
 copied there, manifests carry ``X-Object-Meta-Swift-Timestamp``.
 """
 
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -72,6 +73,8 @@ PIPELINE = ('catch_errors gatekeeper healthcheck proxy-logging cache '
             'listing_formats tempauth copy cloud_shunt slo dlo '
             'versioned_writes symlink proxy-logging proxy-server')
 MAX_CONTAINER_NAME = 256
+# threads copying a DLO's segments
+COPIERS = 8
 # the metadata keys archive_object turns into Swift headers of their own
 DELETE_AT_META = 'x-delete-at'
 MANIFEST_META = 'x-object-manifest'
@@ -419,18 +422,25 @@ class RemoteSwift:
         seg_container, _, prefix = value.partition('/')
         segments = f'{remote}_segments'
         self._ensure(segments)
-        local = self.cluster.swift_conn(*self.cluster.account_user(account))
+        user = self.cluster.account_user(account)
+        local = self.cluster.swift_conn(*user)
         try:
-            hashes = []
-            for row in local.get_container(seg_container, prefix=prefix,
-                                           full_listing=True)[1]:
-                _, data = local.get_object(seg_container, row['name'])
-                self.conn().put_object(
-                    segments, f'{seg_container}/{row["name"]}', data,
-                    content_type=row.get('content_type'))
-                hashes.append(hashlib.md5(data).hexdigest())
+            rows = local.get_container(seg_container, prefix=prefix,
+                                       full_listing=True)[1]
         finally:
             local.close()
+        conns = threading.local()
+
+        def copy(row):
+            if not hasattr(conns, 'conn'):
+                conns.conn = self.cluster.swift_conn(*user)
+            _, data = conns.conn.get_object(seg_container, row['name'])
+            self.conn().put_object(
+                segments, f'{seg_container}/{row["name"]}', data,
+                content_type=row.get('content_type'))
+            return hashlib.md5(data).hexdigest()
+        with concurrent.futures.ThreadPoolExecutor(COPIERS) as pool:
+            hashes = list(pool.map(copy, rows))
         return {
             'X-Object-Manifest': urllib.parse.quote(
                 f'{segments}/{seg_container}/{prefix}'),
@@ -440,18 +450,22 @@ class RemoteSwift:
     def archive_slo(self, account, container, name, segments,
                     content_type=None, metadata=None, timestamp=None):
         """Archive a local SLO as the daemon does: each ``(local path,
-        body)`` of ``segments`` (path ``/<container>/<name>``) into
-        ``<remote container>_segments/<container>/<name>``, then the
-        manifest (``X-Object-Meta-Swift-Timestamp``). Returns the
+        body)`` or ``(local path, body, Timestamp)`` of ``segments`` (path
+        ``/<container>/<name>``) into ``<remote container>_segments/
+        <container>/<name>``, then the manifest
+        (``X-Object-Meta-Swift-Timestamp``). Timestamps are sent as
+        ``X-Timestamp`` (kept when the remote keeps them). Returns the
         manifest's remote headers."""
         remote = self.container_for(account, container)
         seg_container = f'{remote}_segments'
         self._ensure(remote)
         self._ensure(seg_container)
         manifest = []
-        for path, data in segments:
+        for path, data, *when in segments:
             seg_name = path.lstrip('/')
-            self.conn().put_object(seg_container, seg_name, data)
+            self.conn().put_object(
+                seg_container, seg_name, data,
+                headers={'X-Timestamp': when[0].internal} if when else {})
             manifest.append({'path': f'/{seg_container}/{seg_name}',
                              'etag': hashlib.md5(data).hexdigest(),
                              'size_bytes': len(data)})

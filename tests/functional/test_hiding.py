@@ -1,4 +1,4 @@
-"""Deletes of archived objects stick on every S3 backend (issue 12).
+"""Deletes of archived objects stick on every backend (issue 12).
 
 The store's ``Last-Modified`` is truncated (moto) or rounded up (s3api) to
 whole seconds; a DELETE issued 0-1 s after the archiving must hide the
@@ -17,6 +17,9 @@ from swift.common.utils import Timestamp
 
 from shunt.core.headers import TIMESTAMP_META
 from tests.functional.test_objects import quote, request
+
+# archived to S3 and to another Swift (tests.functional.backends)
+pytestmark = pytest.mark.remotes('moto', 's3api', 'swift')
 
 DELAYS = (0, 0.3, 0.7)
 NAMES_PER_DELAY = 4

@@ -24,6 +24,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from shunt.core.layout import key_prefix
+from tests.functional.backends import S3_ONLY
 from tests.functional.test_object_failures import FakeS3
 from tests.functional.test_objects import quote
 from tests.functional.test_objects import request as objects_request
@@ -31,6 +32,9 @@ from tests.functional.test_objects import request as objects_request
 LOCAL_TYPE = 'text/x-local'
 ARCHIVED_TYPE = 'application/x-archived'
 REMOTE_TYPE = 'application/octet-stream'
+
+# archived to S3 and to another Swift (tests.functional.backends)
+pytestmark = pytest.mark.remotes('moto', 's3api', 'swift')
 
 LOCAL = ['a', 'a-1', 'a.b', 'a/', 'a/b', 'dir/x', 'dir/sub/',
          'dir/sub/deep', '\u00e9', 'z z', '%41', 'b/c/d', 'q-r/s']
@@ -98,9 +102,17 @@ class World:
         self.control = 'ctl-' + suffix
         self.big = 'big-' + suffix
         self.creds = 'creds-' + suffix
-        self.location = '%s;%s;%s' % (
-            aio.s3_endpoint, aio.bucket,
-            key_prefix(self.account, self.mapped))
+        if aio.remote is None:
+            self.location = '%s;%s;%s' % (
+                aio.s3_endpoint, aio.bucket,
+                key_prefix(self.account, self.mapped))
+            # S3 listings carry no content type
+            self.remote_type = REMOTE_TYPE
+        else:
+            self.location = '%s;%s;%s' % (
+                aio.remote.auth_url, aio.remote_identity,
+                aio.remote.container_for(self.account, self.mapped))
+            self.remote_type = ARCHIVED_TYPE
 
     def profiles(self):
         return [self.aio.profile(self.account, self.mapped),
@@ -175,7 +187,7 @@ def check_json(world, query):
         assert (row['hash'], row['bytes']) == (ctl['hash'], ctl['bytes'])
         if name in ARCHIVED:
             assert row['content_location'] == [world.location]
-            assert row['content_type'] == REMOTE_TYPE
+            assert row['content_type'] == world.remote_type
             assert ctl['content_type'] == ARCHIVED_TYPE
         else:
             assert row['content_type'] == ctl['content_type'] == LOCAL_TYPE
@@ -325,6 +337,7 @@ def test_pages_visit_every_name_once(world):
     (500, 'InternalError', b'failed'),
     (503, 'SlowDown', b'throttling'),
 ])
+@S3_ONLY
 def test_refused_listing_is_503(world, status, code, words):
     fake = FakeS3(status, code)
     conn = world.aio.swift_conn()
@@ -350,6 +363,7 @@ def test_refused_listing_is_503(world, status, code, words):
         conn.close()
 
 
+@S3_ONLY
 def test_refused_clients_never_reach_the_bucket(world):
     fake = FakeS3(500, 'InternalError')
     conn = world.aio.swift_conn()

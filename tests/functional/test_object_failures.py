@@ -16,7 +16,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from tests.functional.backends import S3_ONLY
 from tests.functional.test_objects import request
+
+# archived to S3 and to another Swift (tests.functional.backends)
+pytestmark = pytest.mark.remotes('moto', 's3api', 'swift')
 
 S3_ERROR = ('<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}'
             '</Code><Message>{message}</Message></Error>')
@@ -83,6 +87,7 @@ def env(aio):
     (503, 'SlowDown', b'throttling'),
     (403, 'InvalidObjectState', b'archive storage class'),
 ])
+@S3_ONLY
 def test_remote_refusals_are_503(aio, env, status, code, words):
     fake = FakeS3(status, code)
     try:
@@ -102,9 +107,31 @@ def test_remote_refusals_are_503(aio, env, status, code, words):
             assert headers['retry-after'].isdigit()
         log = aio.proxy_log_since(since)
         assert 'Remote GET failed' in log
-        assert aio.s3_secret not in log
+        assert aio.remote_secret not in log
     finally:
         fake.shutdown()
+
+
+@pytest.mark.s3_backends('s3api', 'swift', reason='moto takes any key')
+def test_wrong_key_is_503(aio, env):
+    """The real store refuses a wrong secret: 503, never a false 404, the
+    secret nowhere."""
+    aio.write_mappings([aio.profile(env['account'], env['container'])])
+    aio.archive_object(env['account'], env['container'], 'obj', b'data')
+    aio.write_mappings([aio.profile(env['account'], env['container'],
+                                    aws_secret='Wrong-Key-7Qz')])
+    since = aio.proxy_log_offset()
+    base = f'{env["base"]}/{env["container"]}'
+    for method in ('GET', 'HEAD'):
+        status, _, body = request(aio, method, f'{base}/obj',
+                                  token=env['token'])
+        assert status == 503, (method, status, body)
+    assert b'credentials' in request(aio, 'GET', f'{base}/obj',
+                                     token=env['token'])[2]
+    assert request(aio, 'GET', base, token=env['token'],
+                   query={'format': 'json'})[0] == 503
+    log = aio.proxy_log_since(since)
+    assert 'Wrong-Key-7Qz' not in log and aio.remote_secret not in log
 
 
 def test_s3_stopped_is_fast_503_and_unmapped_unaffected(aio, env):
@@ -156,7 +183,7 @@ def test_bad_mapping_refuses_to_start(aio, env):
         msg = str(exc.value)
         assert aio.mapping_file in msg
         assert 'containers[1].restore_object' in msg
-        assert aio.s3_secret not in msg
+        assert aio.remote_secret not in msg
     finally:
         aio.write_mappings(good)
         aio.restart_proxy()
@@ -184,4 +211,4 @@ def test_broken_reload_keeps_mappings(aio, env):
 def test_info_lists_cloud_shunt(aio):
     status, _, body = request(aio, 'GET', '/info')
     info = json.loads(body)['cloud_shunt']
-    assert info['protocols'] == ['s3']
+    assert info['protocols'] == ['s3', 'swift']

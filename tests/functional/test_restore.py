@@ -22,6 +22,10 @@ from tests.functional.test_slo import (
     s3_meta,
 )
 
+# archived to S3 and to another Swift (tests.functional.backends; the
+# small-cluster tests at the end run on moto)
+pytestmark = pytest.mark.remotes('moto', 's3api', 'swift')
+
 MiB = 1024 * 1024
 BYPASS = {'X-Cloud-Sync-Shunt-Bypass': 'true'}
 META = {'Color': 'blue', 'Unicode': '\u00e9t\u00e9 \u2603'}

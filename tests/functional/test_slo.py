@@ -1,9 +1,12 @@
 """Archived SLOs on the all-in-one cluster, with Swift as the oracle: an SLO
 archived the way swift-s3-sync/1space archives one (a real S3 multipart
 upload, one part per segment, ``x-static-large-object: True`` metadata and
-the stored manifest in a sidecar) must answer exactly as the same SLO kept
-locally in an unmapped container."""
+the stored manifest in a sidecar; on a remote Swift, a native SLO whose
+segments are named after the local ones, as the sync daemon writes it)
+must answer exactly as the same SLO kept locally in an unmapped
+container."""
 
+import calendar
 import hashlib
 import http.client
 import json
@@ -11,9 +14,14 @@ import time
 import urllib.parse
 
 import pytest
+from swift.common.utils import Timestamp
 
 from shunt.core import layout
+from tests.functional.backends import S3_ONLY
 from tests.functional.test_objects import assert_same, quote
+
+# archived to S3 and to another Swift (tests.functional.backends)
+pytestmark = pytest.mark.remotes('moto', 's3api', 'swift')
 
 MiB = 1024 * 1024
 
@@ -83,7 +91,12 @@ def put_local_slo(aio, conn, token, base, container, name, parts,
 def archive_slo(aio, account, container, name, parts, sidecar,
                 content_type='application/x-slo', meta=None, marked=True):
     """Archive ``parts`` as an S3 multipart upload (one part per segment),
-    with ``sidecar`` (bytes, or None for none) as its manifest sidecar."""
+    with ``sidecar`` (bytes, or None for none) as its manifest sidecar; on
+    a remote Swift see :func:`archive_remote_slo`."""
+    if aio.remote is not None:
+        assert sidecar is not None and marked, 'S3 only'
+        return archive_remote_slo(aio, account, container, name, parts,
+                                  sidecar, content_type, meta)
     s3 = aio.s3_client()
     key = layout.object_key(account, container, name)
     metadata = s3_meta(meta or {})
@@ -108,6 +121,22 @@ def archive_slo(aio, account, container, name, parts, sidecar,
     return key
 
 
+def archive_remote_slo(aio, account, container, name, parts, sidecar,
+                       content_type, meta):
+    """The sync daemon's layout on a remote Swift: a native SLO, segment
+    ``i`` named after the ``name`` of row ``i`` of ``sidecar`` (the local
+    stored manifest), written at its ``last_modified`` second (kept when
+    the remote keeps timestamps, so the manifests compare equal)."""
+    segments = []
+    for row, data in zip(json.loads(sidecar), parts, strict=True):
+        when = calendar.timegm(time.strptime(row['last_modified'][:19],
+                                             '%Y-%m-%dT%H:%M:%S'))
+        segments.append((row['name'], data, Timestamp(when)))
+    aio.archive_slo(account, container, name, segments,
+                    content_type=content_type, metadata=s3_meta(meta or {}))
+    return name
+
+
 @pytest.fixture(scope='module')
 def pair(aio):
     conn = aio.swift_conn()
@@ -121,7 +150,14 @@ def pair(aio):
     aio.write_mappings([aio.profile(account, mapped)])
     stored = put_local_slo(aio, conn, token, base, control, 'big', PARTS,
                            meta=META)
-    archive_slo(aio, account, mapped, 'big', PARTS, stored, meta=META)
+    if aio.remote is not None:
+        # the segments keep their Last-Modified (as in the local manifest)
+        aio.remote.restart_proxy(keep_timestamps=True)
+    try:
+        archive_slo(aio, account, mapped, 'big', PARTS, stored, meta=META)
+    finally:
+        if aio.remote is not None:
+            aio.remote.restart_proxy(keep_timestamps=False)
     yield {'conn': conn, 'token': token, 'base': base, 'account': account,
            'mapped': mapped, 'control': control, 'manifest': stored}
     aio.write_mappings([])
@@ -141,7 +177,7 @@ def test_get_head_match_local(aio, pair, method):
     assert shunted[0] == 200
     assert_same(shunted, local)
     assert shunted[1]['x-static-large-object'] == 'True'
-    assert shunted[1]['content-location'].startswith(aio.s3_endpoint)
+    assert shunted[1]['content-location'].startswith(aio.remote_endpoint)
     assert int(shunted[1]['content-length']) == len(BODY)
     slo_etag = hashlib.md5(''.join(
         hashlib.md5(p).hexdigest() for p in PARTS).encode()).hexdigest()
@@ -221,6 +257,7 @@ def test_swiftclient_reads_archived_slo(aio, pair):
 
 
 
+@S3_ONLY
 def test_mpu_without_sidecar_is_one_object(aio, pair):
     archive_slo(aio, pair['account'], pair['mapped'], 'lonely', PARTS[:2],
                 None)
@@ -234,6 +271,7 @@ def test_mpu_without_sidecar_is_one_object(aio, pair):
     assert 'has no manifest sidecar' in aio.proxy_log_since(since)
 
 
+@S3_ONLY
 def test_sidecar_that_disagrees_is_ignored(aio, pair):
     # a sidecar of three segments for an object of two parts
     archive_slo(aio, pair['account'], pair['mapped'], 'mismatch', PARTS[:2],
@@ -247,6 +285,7 @@ def test_sidecar_that_disagrees_is_ignored(aio, pair):
     assert 'Ignoring the manifest sidecar' in log and 'add up to' in log
 
 
+@S3_ONLY
 def test_multipart_upload_of_other_tools_is_plain(aio, pair):
     archive_slo(aio, pair['account'], pair['mapped'], 'tool', PARTS[:2],
                 None, marked=False)
