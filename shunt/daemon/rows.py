@@ -64,6 +64,12 @@ Object rows, in order:
    segments' leaves those segments in place. A DLO's segments are never
    deleted (they are objects of their own).
 
+Profiles with ``"protocol": "swift"`` (another Swift cluster): steps 1-5
+and the archive delete of step 8 are the same; the remote side (6, 7 and
+the verification) is :mod:`shunt.daemon.swift_transfer`'s, what is written
+there :mod:`shunt.daemon.swift_bucket`'s (native SLOs and DLOs, metadata
+and ``X-Timestamp`` kept), and so are their delete rows.
+
 Delete rows: the daemon's own archive tombstones are **skipped** (never
 propagated). With ``propagate_delete`` true or absent, the bucket copy
 (and an SLO's sidecar) is deleted, **remote_deleted**, unless it is newer
@@ -123,6 +129,7 @@ from shunt.core.tombstones import (
     window,
 )
 from shunt.daemon import bucket, upload
+from shunt.daemon.swift_transfer import SwiftTransfer
 from shunt.daemon.transfer import POLICY_INDEX, Transfer
 
 MAX_KEY_BYTES = 1024
@@ -283,6 +290,9 @@ class RowHandler:
         self.swift = swift
         self.remote = remote
         self.transfer = Transfer(conf, logger, swift, remote)
+        # the remote side of protocol "swift" profiles
+        self.native = SwiftTransfer(conf, logger, swift, remote,
+                                    self.transfer)
         self.retry_delay = float(conf.get('stale_retry_delay', 60))
         self.small_size = int(conf.get('small_object_size', SMALL_SIZE))
         self.clock_skew = float(conf.get('remote_clock_skew',
@@ -377,7 +387,12 @@ class RowHandler:
             if local.is_slo:
                 local = self._get_slo(profile, name, policy, meta_ts, now,
                                       local)
-            outcome, head = self._sync(profile, key, local, policy)
+            if profile.protocol == 'swift':
+                outcome, head = self.native.sync(profile, key, local,
+                                                 policy)
+                outcome = Outcome(outcome)
+            else:
+                outcome, head = self._sync(profile, key, local, policy)
         except upload.LocalGone:
             # deleted since the HEAD (another replica archived it, a
             # client deleted it): ends like a HEAD 404 does
@@ -387,9 +402,12 @@ class RowHandler:
             raise
         if outcome is Outcome.SKIPPED or profile.retain_local:
             return outcome
-        if outcome is not Outcome.NOOP or head is None:
-            head = self.transfer.remote_head(profile, key)
-        self._verify(key, local, head)
+        if profile.protocol == 'swift':
+            self.native.verify(profile, key, head)
+        else:
+            if outcome is not Outcome.NOOP or head is None:
+                head = self.transfer.remote_head(profile, key)
+            self._verify(key, local, head)
         return self._delete_local(profile, local, policy)
 
     # -- local side ---------------------------------------------------------
@@ -585,6 +603,9 @@ class RowHandler:
                          profile.custom_prefix)
         if key_problem(key):
             return Outcome.SKIPPED
+        if profile.protocol == 'swift':
+            return Outcome(self.native.delete_row(
+                profile, key, deleted_at, self.clock_skew, owned_segment))
         head = self.transfer.remote_head(profile, key)
         if head is None:
             return Outcome.SKIPPED
