@@ -2,11 +2,14 @@
 
 Subcommands:
 
-``cloud-shunt aio [--state-dir DIR] [--container-replicas N] [--no-sync]``
+``cloud-shunt aio [--state-dir DIR] [--container-replicas N] [--no-sync]
+[--remote {moto,s3api,swift}]``
     Start an all-in-one Swift cluster with an S3 endpoint on 127.0.0.1 (see
     :mod:`shunt.tools.aio`) and the sync daemon ``cloud-shunt-sync`` on
     every container node, print how to use them and keep them running
-    until Ctrl-C or SIGTERM.
+    until Ctrl-C or SIGTERM. ``--remote`` chooses the archive: moto (the
+    default), Swift's s3api, or ``swift``: a second, independent Swift
+    cluster (``protocol: "swift"`` profiles).
 ``cloud-shunt demo [--state-dir DIR] [--check] ...``
     The same, seeded with a container ``archive`` of ``AUTH_test`` mapped
     by an archive profile (``retain_local`` false, a short ``copy_after``,
@@ -14,7 +17,9 @@ Subcommands:
     moves the older ones to the bucket, and commands showing that the
     listing still has everything, that reads come from the bucket and that
     a whole GET restores an object. ``--check`` verifies that cycle, prints
-    ``OK`` and exits (0 on success) instead of staying up.
+    ``OK`` and exits (0 on success) instead of staying up. With ``--remote
+    swift`` the archive is the second Swift cluster's container
+    ``cloud-shunt-archive_AUTH_test_archive``.
 ``cloud-shunt check-config [PATH] [--no-probe] [--timeout S] ...``
     Validate a mapping file as the middleware does, then probe every
     shunted profile's bucket and print a table; exit 0 when all is well,
@@ -116,7 +121,8 @@ def _start_cluster(args):
     started = time.monotonic()
     cluster = Cluster(state_dir=args.state_dir,
                       reload_interval=args.reload_interval,
-                      container_replicas=args.container_replicas)
+                      container_replicas=args.container_replicas,
+                      s3_backend=args.remote)
     cluster.start()
     print(f'Cluster up in {time.monotonic() - started:.1f}s.\n', flush=True)
     return cluster
@@ -129,9 +135,25 @@ def swift_command():
     return shlex.quote(here) if os.access(here, os.X_OK) else 'swift'
 
 
+def remote_swift(cluster):
+    """The ``swift`` client command of the remote Swift cluster."""
+    return (f'{swift_command()} -A {cluster.remote.auth_url} '
+            f'-U {cluster.remote_identity} -K {cluster.remote_secret}')
+
+
+def archive_name(cluster):
+    """The demo's bucket, or its remote container on a remote Swift."""
+    if cluster.remote is not None:
+        return cluster.remote.container_for(DEMO_ACCOUNT, DEMO_CONTAINER)
+    return cluster.bucket
+
+
 def bucket_listing(cluster):
     """A shell command listing the bucket's keys with what is installed
-    (boto3 of this Python; no AWS CLI needed)."""
+    (boto3 of this Python; no AWS CLI needed); on a remote Swift, the
+    demo's remote container with the ``swift`` client."""
+    if cluster.remote is not None:
+        return f'{remote_swift(cluster)} list {archive_name(cluster)}'
     code = ('import boto3; s3 = boto3.client("s3", endpoint_url=%r, '
             'aws_access_key_id=%r, aws_secret_access_key=%r, '
             'region_name=%r); '
@@ -147,6 +169,29 @@ def demo_swift(cluster):
             f'-K testing')
 
 
+def _archive_endpoint(cluster):
+    """What ``aio`` prints about the archive store."""
+    if cluster.remote is None:
+        return f"""S3 endpoint     {cluster.s3_endpoint}
+  credentials   {cluster.s3_key} / {cluster.s3_secret}
+  bucket        {cluster.bucket}"""
+    from shunt.tools import aio_remote
+    users = '\n                '.join(
+        f'{a}:{u} / {k}' for a, u, k, _ in aio_remote.REMOTE_USERS)
+    return f"""Remote Swift    {cluster.remote.url}   (the archive)
+  auth (v1.0)   {cluster.remote.auth_url}
+  users         {users}
+  policies      {', '.join(aio_remote.REMOTE_POLICIES)}
+  containers    {cluster.bucket}_<account>_<container> (one per mapped
+                container; "protocol": "swift" profiles)"""
+
+
+def _archive_listing(cluster):
+    if cluster.remote is not None:
+        return f'{remote_swift(cluster)} list'
+    return bucket_listing(cluster)
+
+
 def _print_endpoints(cluster):
     storage_url, token = cluster.token()
     swift = swift_command()
@@ -158,9 +203,7 @@ def _print_endpoints(cluster):
   storage URL   {storage_url}
   token         {token}
   policies      gold (default), silver
-S3 endpoint     {cluster.s3_endpoint}
-  credentials   {cluster.s3_key} / {cluster.s3_secret}
-  bucket        {cluster.bucket}
+{_archive_endpoint(cluster)}
 Mapping file    {cluster.mapping_file}
   (re-read every {cluster.reload_interval:g}s; make profiles with
   "merge_namespaces": true and the endpoint/credentials above)
@@ -173,7 +216,7 @@ Try:
   {swift} stat
   {swift} upload mycontainer README.rst
   curl -i -H 'X-Auth-Token: {token}' {storage_url}
-  {bucket_listing(cluster)}
+  {_archive_listing(cluster)}
 """, flush=True)
     return storage_url, token
 
@@ -258,6 +301,11 @@ _CLUSTER_ARGUMENTS = (
     (('--no-sync',), dict(
         dest='sync', action='store_false',
         help='do not keep the sync daemon running')),
+    (('--remote',), dict(
+        choices=('moto', 's3api', 'swift'), default='moto',
+        help='the archive: moto (S3, in memory), s3api (Swift\'s S3 on '
+             'this cluster) or swift (a second Swift cluster); default: '
+             '%(default)s')),
 )
 
 
@@ -344,33 +392,41 @@ def seed_demo(cluster):
         if status != 0:
             print(output[-2000:], file=sys.stderr, flush=True)
     conn.close()
-    keys = {name: layout.object_key(DEMO_ACCOUNT, DEMO_CONTAINER, name)
-            for name in DEMO_OLD}
+    if cluster.remote is not None:
+        # a remote Swift keeps the names
+        keys = {name: name for name in DEMO_OLD}
+    else:
+        keys = {name: layout.object_key(DEMO_ACCOUNT, DEMO_CONTAINER, name)
+                for name in DEMO_OLD}
     return {'keys': keys, 'pass': passes}
 
 
-def _where(conn, name):
-    """'bucket' or 'local' (or the error), by the object's HEAD."""
+def _where(conn, name, archived='bucket'):
+    """``archived`` or 'local' (or the error), by the object's HEAD."""
     from swiftclient.exceptions import ClientException
     try:
         headers = conn.head_object(DEMO_CONTAINER, name)
     except ClientException as err:
         return f'error {err.http_status}'
-    return 'bucket' if headers.get('content-location') else 'local'
+    return archived if headers.get('content-location') else 'local'
 
 
 def _print_demo(cluster, demo, storage_url, token):
     swift = demo_swift(cluster)
     conn = cluster.swift_conn()
+    where = ('remote Swift container' if cluster.remote is not None
+             else 'bucket')
     lines = [f'Demo: container {DEMO_CONTAINER!r} of {DEMO_ACCOUNT} is '
-             f'mapped to bucket {cluster.bucket!r} with "retain_local": '
-             f'false, "copy_after": {DEMO_COPY_AFTER}, "restore_object": '
-             f'true.',
+             f'mapped to {where} {archive_name(cluster)!r} with '
+             f'"retain_local": false, "copy_after": {DEMO_COPY_AFTER}, '
+             f'"restore_object": true.',
              '  objects (where a GET reads them from now):']
     for name in list(DEMO_OLD) + list(DEMO_NEW):
-        lines.append(f'    {name:24} {_where(conn, name)}')
+        lines.append(f'    {name:24} '
+                     f'{_where(conn, name, where.split()[-1])}')
     conn.close()
-    lines += ['  bucket keys:      ' + ', '.join(demo['keys'].values()),
+    lines += [f'  {where} keys: ' + ', '.join(demo['keys'].values()),
+              f'  {bucket_listing(cluster)}',
               '',
               'See them through Swift:',
               f'  {swift} list {DEMO_CONTAINER}']
@@ -461,7 +517,11 @@ def _check_archived(cluster, conn, name, body, metadata, content_type):
           flush=True)
     if got != body:
         failures.append(f'GET {what}: body {got[:60]!r} != {body[:60]!r}')
-    if not location.startswith(f'{cluster.s3_endpoint}/{cluster.bucket}/'):
+    if cluster.remote is not None:
+        archived_at = cluster.remote_endpoint
+    else:
+        archived_at = f'{cluster.s3_endpoint}/{cluster.bucket}/'
+    if not location.startswith(archived_at):
         failures.append(f'GET {what}: not read from the bucket '
                         f'(Content-Location {location!r})')
     if headers.get('content-type') != content_type:

@@ -109,10 +109,21 @@ class World:
             # S3 listings carry no content type
             self.remote_type = REMOTE_TYPE
         else:
-            self.location = '%s;%s;%s' % (
-                aio.remote.auth_url, aio.remote_identity,
+            # (1space's form named the remote user too: not shown)
+            self.location = '%s;%s' % (
+                aio.remote.auth_url,
                 aio.remote.container_for(self.account, self.mapped))
             self.remote_type = ARCHIVED_TYPE
+
+    def broken_profile(self):
+        """A profile of the mapped container whose listings fail: a
+        missing bucket, or a wrong key on a remote Swift (where a missing
+        container is one nothing was archived to yet)."""
+        if self.aio.remote is not None:
+            return self.aio.profile(self.account, self.mapped,
+                                    aws_secret='wrong-key')
+        return self.aio.profile(self.account, self.mapped,
+                                aws_bucket='no-such-bucket-here')
 
     def profiles(self):
         return [self.aio.profile(self.account, self.mapped),
@@ -385,16 +396,24 @@ def test_refused_clients_never_reach_the_bucket(world):
 
 
 def test_missing_bucket_is_503(world):
-    world.aio.write_mappings([world.aio.profile(
-        world.account, world.mapped, aws_bucket='no-such-bucket-here')])
+    world.aio.write_mappings([world.broken_profile()])
     got, _, body = world.get(world.mapped, 'format=json')
     assert got == 503 and body.startswith(b'Container listing unavailable')
 
 
+@pytest.mark.s3_backends('swift', reason='an S3 bucket is not created by '
+                         'the first archive')
+def test_missing_remote_container_lists_local_rows(world):
+    world.aio.write_mappings([world.aio.profile(
+        world.account, world.mapped, aws_bucket='nothing-archived-yet')])
+    got, _, body = world.get(world.mapped, 'format=json')
+    assert got == 200
+    assert [r['name'] for r in json.loads(body)] == sorted(LOCAL + BOTH)
+
+
 def test_partial_listing_option(world, restart_proxy):
     restart_proxy(filter_conf={'listing_on_remote_error': 'local'})
-    world.aio.write_mappings([world.aio.profile(
-        world.account, world.mapped, aws_bucket='no-such-bucket-here')])
+    world.aio.write_mappings([world.broken_profile()])
     for query, expected in (({}, sorted(LOCAL + BOTH)),
                             ({'path': 'dir'}, ['dir/sub/', 'dir/x',
                                                'dir/z'])):

@@ -1,0 +1,161 @@
+"""Archived GET throughput from a remote Swift cluster (issue 14).
+
+Starts an all-in-one cluster whose archive is a second Swift cluster
+(``Cluster(s3_backend='swift')``), archives one object (64 MiB; 4 MiB with
+``--quick``) into the remote container of a mapped container, and reads
+it whole, in the same run and in rotating order:
+
+* ``shunt``: through the local proxy (the shunt's remote-Swift read path:
+  local 404, then one remote GET streamed to the client);
+* ``swiftclient``: python-swiftclient's ``get_object`` of the same remote
+  object (a warm ``Connection``, ``resp_chunk_size`` 1 MiB), the
+  reference of issue 14 (target: shunt / swiftclient >= 0.85);
+* ``http``: the same remote GET with a bare HTTP client reading into one
+  reused buffer, as the shunt's reads are measured: the stricter
+  reference (no client-library cost on the direct side).
+
+Each figure is the median of per-round ratios (one round reads once in
+each way); MB/s medians and their spread are printed too. Usage::
+
+    python -m tests.bench.bench_swift_remote [--quick] [--rounds N]
+        [--size MIB] [--json PATH]
+
+Run it alone on a quiet machine: every way shares the two cores with the
+servers it measures.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.parse
+
+from tests.bench.common import (
+    Client,
+    MiB,
+    loadavg,
+    mbps,
+    median,
+    paired_ratios,
+    spread,
+)
+
+ACCOUNT = 'AUTH_test'
+CONTAINER = 'bench-remote'
+NAME = 'obj'
+TARGET = 0.85
+WAYS = ('shunt', 'swiftclient', 'http')
+
+
+def _setup(cluster, size):
+    conn = cluster.swift_conn()
+    conn.put_container(CONTAINER)
+    conn.close()
+    cluster.write_mappings([cluster.profile(ACCOUNT, CONTAINER)])
+    block = os.urandom(min(size, 8 * MiB))
+    body = (block * (size // len(block) + 1))[:size]
+    cluster.archive_object(ACCOUNT, CONTAINER, NAME, body)
+
+
+def _readers(cluster):
+    """``{way: read() -> (bytes, seconds)}`` on warm connections."""
+    remote = cluster.remote
+    url, token = cluster.token()
+    shunt = Client(cluster.ports['proxy'], token)
+    shunt_path = f'{urllib.parse.urlsplit(url).path}/{CONTAINER}/{NAME}'
+    rconn = remote.conn()
+    rconn.head_account()  # authenticate once
+    rcontainer = remote.container_for(ACCOUNT, CONTAINER)
+    http = Client(remote.port('proxy'), rconn.token)
+    http_path = (f'{urllib.parse.urlsplit(rconn.url).path}/'
+                 f'{urllib.parse.quote(rcontainer)}/{NAME}')
+
+    def via(client, path):
+        start = time.perf_counter()
+        status, got, _, _ = client.get(path)
+        if status != 200:
+            raise RuntimeError(f'GET {path}: {status}')
+        return got, time.perf_counter() - start
+
+    def swiftclient():
+        start = time.perf_counter()
+        _, body = rconn.get_object(rcontainer, NAME, resp_chunk_size=MiB)
+        got = sum(len(chunk) for chunk in body)
+        return got, time.perf_counter() - start
+
+    readers = {'shunt': lambda: via(shunt, shunt_path),
+               'swiftclient': swiftclient,
+               'http': lambda: via(http, http_path)}
+    return readers, (shunt, http)
+
+
+def measure(cluster, size, rounds):
+    readers, clients = _readers(cluster)
+    rates = {way: [] for way in WAYS}
+    try:
+        for way in WAYS:  # warm-up: connections, tokens, page cache
+            readers[way]()
+        for rnd in range(rounds):
+            order = WAYS[rnd % len(WAYS):] + WAYS[:rnd % len(WAYS)]
+            for way in order:
+                got, secs = readers[way]()
+                if got != size:
+                    raise RuntimeError(f'{way}: read {got} of {size} bytes')
+                rates[way].append(mbps(got, secs))
+    finally:
+        for client in clients:
+            client.close()
+    return rates
+
+
+def report(rates, size, rounds):
+    out = {'size': size, 'rounds': rounds, 'loadavg': loadavg(),
+           'mbps': {}, 'ratios': {}}
+    print(f'\nArchived GET from a remote Swift, {size // MiB} MiB, '
+          f'{rounds} rounds (load {out["loadavg"][0]:.2f}):')
+    for way in WAYS:
+        mid = median(rates[way])
+        out['mbps'][way] = rates[way]
+        print(f'  {way:12} {mid:8.1f} MB/s  (spread '
+              f'{spread(rates[way]):.0%})')
+    for ref in ('swiftclient', 'http'):
+        ratios = paired_ratios(rates['shunt'], rates[ref])
+        out['ratios'][ref] = ratios
+        mid = median(ratios)
+        verdict = ''
+        if ref == 'swiftclient':
+            verdict = ' OK' if mid >= TARGET else f' BELOW {TARGET}'
+        print(f'  shunt / {ref:12} {mid:.3f} (median of {len(ratios)} '
+              f'paired ratios, spread {spread(ratios):.0%}){verdict}')
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--quick', action='store_true',
+                        help='4 MiB, 3 rounds: does it work?')
+    parser.add_argument('--size', type=int, default=None, metavar='MIB')
+    parser.add_argument('--rounds', type=int, default=None)
+    parser.add_argument('--json', default=None, metavar='PATH',
+                        help='also write the samples there')
+    args = parser.parse_args(argv)
+    size = (args.size or (4 if args.quick else 64)) * MiB
+    rounds = args.rounds or (3 if args.quick else 7)
+
+    from shunt.tools.aio import Cluster
+    cluster = Cluster(reload_interval=0, s3_backend='swift',
+                      keep_state_dir=bool(
+                          os.environ.get('CLOUD_SHUNT_KEEP_STATE')))
+    print('starting the cluster and its remote Swift...', flush=True)
+    with cluster:
+        _setup(cluster, size)
+        out = report(measure(cluster, size, rounds), size, rounds)
+    if args.json:
+        with open(args.json, 'w') as fp:
+            json.dump(out, fp, indent=2)
+    return 0 if median(out['ratios']['swiftclient']) >= TARGET else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
