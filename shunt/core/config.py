@@ -37,8 +37,9 @@ Profile fields read by the shunt:
     ``path``, ``virtual`` or ``auto`` (default: path for non-AWS endpoints).
 ``custom_prefix``
     Key prefix instead of the hashed layout (see :mod:`shunt.core.layout`).
+    S3 only: refused on a ``swift`` profile.
 ``protocol``
-    ``s3`` (default). ``swift`` is not supported yet and is refused.
+    ``s3`` (default) or ``swift`` (another Swift cluster, see below).
 ``restore_object``
     Write archived objects back into Swift when they are read whole (see
     :mod:`shunt.proxy.restore`).
@@ -58,6 +59,44 @@ Profile fields read by the shunt:
     The sync daemon reads the same key for the delete *rows* it finds in
     the container DB, with 1space's default ``true`` when the key is absent
     (see "Deletes" below).
+
+Remote Swift profiles (``"protocol": "swift"``) map a container to a
+container of another Swift cluster, with 1space's keys::
+
+    {"account": "AUTH_test", "container": "photos", "protocol": "swift",
+     "aws_endpoint": "https://swift2.example.com/auth/v1.0",
+     "aws_identity": "archive:tester", "aws_secret": "KEY",
+     "aws_bucket": "photos-archive", "merge_namespaces": true}
+
+``aws_endpoint`` (required)
+    The remote cluster's auth URL (``http://`` or ``https://``): tempauth's
+    ``.../auth/v1.0`` or Keystone's ``.../v3`` (``.../v2.0``).
+``aws_identity``, ``aws_secret``
+    The remote user and key (tempauth: ``account:user``; Keystone: the
+    user name and password).
+``aws_bucket``
+    The remote container; for a ``/*`` profile the prefix of the remote
+    container names: local container ``c`` is archived in
+    ``<aws_bucket>c``. Object names are kept as they are (no hashed
+    prefix); large-object segments go to ``<remote container>_segments``.
+``auth_type``
+    ``swift`` (default: tempauth / auth v1), ``keystone_v3`` (needs
+    ``project_name``, ``project_domain_name`` and ``user_domain_name``) or
+    ``keystone_v2`` (needs ``tenant_name``). Keystone needs the
+    ``python-keystoneclient`` package on the proxy and daemon hosts.
+``project_name``, ``project_domain_name``, ``user_domain_name``,
+``tenant_name``
+    The Keystone scope.
+``remote_account``
+    Use this account instead of the user's own: the storage URL the auth
+    service returns becomes ``<scheme>://<host[:port]>/v1/<remote_account>``
+    (any path before ``/v1`` is dropped). The user needs access to it.
+``storage_policy``
+    Storage policy of the remote containers the sync daemon creates (by
+    default the remote cluster's default policy).
+
+S3-only keys (``aws_region``, ``signature_version``, ``addressing_style``,
+``aws_session_token``, archive restores) are ignored on a swift profile.
 
 Profile fields read by the sync daemon (1space's keys and defaults):
 
@@ -111,7 +150,13 @@ import time
 from swift.common.utils.config import TRUE_VALUES
 
 ALL_CONTAINERS = '/*'
-PROTOCOLS_SUPPORTED = ('s3',)
+PROTOCOLS_SUPPORTED = ('s3', 'swift')
+# 1space's names; ``swift`` is tempauth-style auth v1
+AUTH_TYPES = ('swift', 'keystone_v2', 'keystone_v3')
+# what each Keystone flavour needs besides the user and key
+AUTH_REQUIRED = {'keystone_v2': ('tenant_name',),
+                 'keystone_v3': ('project_name', 'project_domain_name',
+                                 'user_domain_name')}
 SIGNATURE_VERSIONS = ('s3v4', 's3')
 FALSE_VALUES = frozenset(('false', '0', 'no', 'off', 'f', 'n'))
 ADDRESSING_STYLES = ('auto', 'path', 'virtual')
@@ -158,6 +203,14 @@ class Profile:
     exclude_pattern: re.Pattern | None = None
     selection_criteria: dict | None = dataclasses.field(default=None,
                                                         hash=False)
+    # protocol "swift" only
+    auth_type: str = 'swift'
+    tenant_name: str | None = None
+    project_name: str | None = None
+    project_domain_name: str | None = None
+    user_domain_name: str | None = None
+    remote_account: str | None = None
+    storage_policy: str | None = None
     # every other key of the profile, secrets removed, for later features
     extra: dict = dataclasses.field(default_factory=dict, compare=False,
                                     repr=False, hash=False)
@@ -167,10 +220,19 @@ class Profile:
 
     def describe(self):
         """A log-safe one-line description (no secrets)."""
-        where = self.aws_endpoint or 'AWS S3'
+        where = _without_userinfo(self.aws_endpoint) or 'AWS S3'
+        what = 'container' if self.protocol == 'swift' else 'bucket'
         return (f'profile #{self.index} ({self.account}/'
                 f'{ALL_CONTAINERS if self.all_containers else self.container}'
-                f' -> {where} bucket {self.aws_bucket})')
+                f' -> {where} {what} {self.aws_bucket})')
+
+
+def _without_userinfo(url):
+    scheme, sep, rest = url.partition('://')
+    if not sep:
+        return url
+    netloc, slash, path = rest.partition('/')
+    return f'{scheme}://{netloc.rsplit("@", 1)[-1]}{slash}{path}'
 
 
 SECRET_KEYS = frozenset(('aws_secret', 'aws_session_token'))
@@ -315,12 +377,10 @@ def parse_profile(raw, path, index, shunted_only=True):
     if shunted_only and not merge:
         return None
     protocol = _string(raw, path, index, 'protocol', default='s3')
-    if protocol == 'swift':
-        raise ConfigError(f'{_where(path, index, "protocol")}: protocol '
-                          f'"swift" is not supported yet')
     if protocol not in PROTOCOLS_SUPPORTED:
         raise ConfigError(f'{_where(path, index, "protocol")}: unknown '
-                          f'protocol {protocol!r} (supported: s3)')
+                          f'protocol {protocol!r} (supported: '
+                          f'{", ".join(PROTOCOLS_SUPPORTED)})')
     account = _string(raw, path, index, 'account', required=True)
     if '/' in account:
         raise ConfigError(
@@ -329,10 +389,22 @@ def parse_profile(raw, path, index, shunted_only=True):
     if container != ALL_CONTAINERS and '/' in container:
         raise ConfigError(f'{_where(path, index, "container")}: must be a '
                           f'container name or "/*"')
-    endpoint = _string(raw, path, index, 'aws_endpoint', default='')
+    endpoint = _string(raw, path, index, 'aws_endpoint', default='',
+                       required=protocol == 'swift')
     if endpoint and not endpoint.lower().startswith(('http://', 'https://')):
         raise ConfigError(f'{_where(path, index, "aws_endpoint")}: expected '
                           f'an http:// or https:// URL')
+    custom_prefix = _string(raw, path, index, 'custom_prefix')
+    swift_keys = {}
+    if protocol == 'swift':
+        if custom_prefix is not None:
+            raise ConfigError(
+                f'{_where(path, index, "custom_prefix")}: not used by '
+                f'protocol "swift" (objects keep their names in the remote '
+                f'container); remove it')
+        # the layout functions take '' as "the object name itself"
+        custom_prefix = ''
+        swift_keys = _swift_keys(raw, path, index)
     profile = Profile(
         index=index,
         account=account,
@@ -350,7 +422,7 @@ def parse_profile(raw, path, index, shunted_only=True):
                                   SIGNATURE_VERSIONS),
         addressing_style=_choice(raw, path, index, 'addressing_style',
                                  ADDRESSING_STYLES),
-        custom_prefix=_string(raw, path, index, 'custom_prefix'),
+        custom_prefix=custom_prefix,
         protocol=protocol,
         restore_object=parse_bool(raw.get('restore_object'), path, index,
                                   'restore_object'),
@@ -373,8 +445,31 @@ def parse_profile(raw, path, index, shunted_only=True):
                                      'archive_restore_tier', RESTORE_TIERS)
         or 'Standard',
         extra={k: v for k, v in raw.items() if k not in SECRET_KEYS},
+        **swift_keys,
     )
     return profile
+
+
+def _swift_keys(raw, path, index):
+    """The validated keys of a ``protocol: "swift"`` profile."""
+    keys = {'auth_type': _choice(raw, path, index, 'auth_type', AUTH_TYPES)
+            or 'swift'}
+    for field in ('tenant_name', 'project_name', 'project_domain_name',
+                  'user_domain_name', 'remote_account', 'storage_policy'):
+        keys[field] = _string(raw, path, index, field) or None
+    for field in AUTH_REQUIRED.get(keys['auth_type'], ()):
+        if not keys[field]:
+            raise ConfigError(
+                f'{_where(path, index, field)}: required with auth_type '
+                f'{keys["auth_type"]!r}')
+    if keys['remote_account'] and '/' in keys['remote_account']:
+        raise ConfigError(f'{_where(path, index, "remote_account")}: must '
+                          f'not contain "/"')
+    bucket = raw.get('aws_bucket')
+    if isinstance(bucket, str) and '/' in bucket:
+        raise ConfigError(f'{_where(path, index, "aws_bucket")}: a Swift '
+                          f'container name must not contain "/"')
+    return keys
 
 
 class Mappings:

@@ -29,9 +29,14 @@ OUTAGE_KINDS = frozenset(('timeout', 'connection', 'server', 'throttled'))
 
 
 def miss_key(profile, key):
-    digest = hashlib.md5(
-        '\n'.join((profile.aws_endpoint, profile.aws_bucket, key)).encode(
-            'utf-8'), usedforsecurity=False).hexdigest()
+    where = [profile.aws_endpoint, profile.aws_bucket, key]
+    if getattr(profile, 'protocol', 's3') == 'swift':
+        # the key is the bare object name there: the remote container
+        # (and account) tell the containers of a /* profile apart
+        where[1:1] = [profile.remote_account or '', profile.aws_identity,
+                      profile.container]
+    digest = hashlib.md5('\n'.join(where).encode('utf-8'),
+                         usedforsecurity=False).hexdigest()
     return MISS_PREFIX + digest
 
 

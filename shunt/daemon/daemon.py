@@ -297,23 +297,25 @@ def build_internal_client(options, conf):
 def build_remote(options, logger):
     # boto3 (urllib3, ssl) is imported only now, after eventlet's
     # monkey-patching: imported before it, its SSL contexts recurse
-    from shunt.core.remote import S3Remote
-    return S3Remote(region=options.s3_region,
-                    connect_timeout=options.conn_timeout,
-                    read_timeout=options.read_timeout,
-                    max_pool_connections=options.max_pool_connections,
-                    max_attempts=options.s3_max_attempts,
-                    fail_fast=FailFast(0, 0), logger=logger,
-                    # uploads carry Content-MD5 (checked by the store):
-                    # no SHA-256 of each body first, which would read every
-                    # streamed object twice over http
-                    payload_signing=False)
+    from shunt.core.stores import Remotes
+    # S3 and remote Swift clusters alike (per profile protocol)
+    return Remotes.build(region=options.s3_region,
+                         connect_timeout=options.conn_timeout,
+                         read_timeout=options.read_timeout,
+                         max_pool_connections=options.max_pool_connections,
+                         max_attempts=options.s3_max_attempts,
+                         fail_fast=FailFast(0, 0), logger=logger,
+                         # uploads carry Content-MD5 (checked by the
+                         # store): no SHA-256 of each body first, which
+                         # would read every streamed object twice over http
+                         payload_signing=False)
 
 
 class CloudShuntSync(Daemon):
     """The daemon (see the module docstring).
 
-    ``ring``, ``swift`` (InternalClient), ``remote`` (S3Remote) and
+    ``ring``, ``swift`` (InternalClient), ``remote`` (a
+    :class:`shunt.core.stores.Remotes`) and
     ``handler`` (the row handler) are built from the config unless given
     (tests)."""
 

@@ -148,7 +148,7 @@ from shunt.core import tombstones
 from shunt.core.config import ConfigError, MappingSource
 from shunt.core.guard import FailFast, NegativeCache
 from shunt.core.layout import object_key
-from shunt.core.remote import S3Remote
+from shunt.core.stores import Remotes
 from shunt.proxy.listing import ListingContext, remote_error_policy
 from shunt.proxy.objects import ObjectContext
 from shunt.proxy.restore import RestoreConfig
@@ -174,7 +174,8 @@ class CloudShuntMiddleware:
         self.remote_clock_skew = _number(
             conf, 'remote_clock_skew', tombstones.DEFAULT_CLOCK_SKEW, float)
         self.restore_conf = RestoreConfig.from_conf(conf)
-        self.remote = remote or S3Remote(
+        # S3 and remote Swift clusters alike (per profile protocol)
+        self.remote = remote or Remotes.build(
             region=conf.get('s3_region', 'us-east-1'),
             connect_timeout=_number(conf, 'conn_timeout', 2.0, float),
             read_timeout=_number(conf, 'read_timeout', 10.0, float),
@@ -271,7 +272,8 @@ def filter_factory(global_conf, **local_conf):
         # would hide archived objects from every client
         raise ValueError(f'cloud_shunt: {err}') from None
     register_swift_info('cloud_shunt', version=__version__,
-                        protocols=['s3'], reload_interval=reload_interval,
+                        protocols=['s3', 'swift'],
+                        reload_interval=reload_interval,
                         bypass_header='X-Cloud-Sync-Shunt-Bypass')
 
     def shunt_filter(app):

@@ -15,6 +15,10 @@ def profile(**kw):
     return base
 
 
+SWIFT = {'protocol': 'swift',
+         'aws_endpoint': 'http://swift2.example.com:8080/auth/v1.0'}
+
+
 def test_loads_only_merge_namespaces_profiles(tmp_path):
     path = write_mapping(tmp_path / 'm.json', [
         profile(), profile(container='d', merge_namespaces=False),
@@ -42,7 +46,20 @@ def test_other_1space_keys_are_ignored(tmp_path):
     ({'aws_bucket': 3}, 'aws_bucket', 'string'),
     ({'aws_secret': None}, 'aws_secret', 'required'),
     ({'container': 'a/b'}, 'container', '/*'),
-    ({'protocol': 'swift'}, 'protocol', 'not supported yet'),
+    ({'protocol': 'swift'}, 'aws_endpoint', 'required'),
+    ({'protocol': 'swift', 'aws_endpoint': 'x'}, 'aws_endpoint', 'URL'),
+    (dict(SWIFT, custom_prefix=''), 'custom_prefix', 'not used'),
+    (dict(SWIFT, auth_type='keystone'), 'auth_type', 'one of'),
+    (dict(SWIFT, auth_type='keystone_v3', project_name='p',
+          user_domain_name='d'), 'project_domain_name', 'keystone_v3'),
+    (dict(SWIFT, auth_type='keystone_v3', project_name='p',
+          project_domain_name='d'), 'user_domain_name', 'required'),
+    (dict(SWIFT, auth_type='keystone_v3', user_domain_name='d',
+          project_domain_name='d'), 'project_name', 'required'),
+    (dict(SWIFT, auth_type='keystone_v2'), 'tenant_name', 'keystone_v2'),
+    (dict(SWIFT, remote_account='AUTH_a/b'), 'remote_account', '"/"'),
+    (dict(SWIFT, storage_policy=3), 'storage_policy', 'string'),
+    (dict(SWIFT, aws_bucket='a/b'), 'aws_bucket', '"/"'),
     ({'protocol': 'ftp'}, 'protocol', 'unknown'),
     ({'restore_object': 'maybe'}, 'restore_object', 'true or false'),
     ({'merge_namespaces': 1}, 'merge_namespaces', 'true or false'),
@@ -181,3 +198,42 @@ def test_deeply_nested_json_is_a_config_error(tmp_path):
     now[0] = 10
     assert len(source.current()) == 1
     assert 'nested too deeply' in logger.text('error')
+
+
+def test_swift_profile(tmp_path):
+    path = write_mapping(tmp_path / 'm.json', [
+        profile(**SWIFT),
+        profile(container='/*', aws_bucket='arch-', auth_type='keystone_v3',
+                project_name='p', project_domain_name='Default',
+                user_domain_name='Default', remote_account='AUTH_other',
+                storage_policy='cold', **dict(
+                    SWIFT, aws_endpoint='https://u:pw@ks.example.com/v3/')),
+        profile(container='v2', auth_type='keystone_v2', tenant_name='t',
+                **SWIFT)])
+    plain, every, v2 = sorted(load_mappings(path), key=lambda p: p.index)
+    assert plain.protocol == 'swift' and plain.auth_type == 'swift'
+    # no hashed prefix: layout.object_key(...) is the object name
+    assert plain.custom_prefix == ''
+    assert plain.aws_endpoint == SWIFT['aws_endpoint']
+    assert plain.remote_account is None and plain.storage_policy is None
+    assert (every.auth_type, every.project_name, every.project_domain_name,
+            every.user_domain_name, every.remote_account,
+            every.storage_policy) == ('keystone_v3', 'p', 'Default',
+                                      'Default', 'AUTH_other', 'cold')
+    assert every.aws_endpoint == 'https://u:pw@ks.example.com/v3'
+    assert (v2.auth_type, v2.tenant_name) == ('keystone_v2', 't')
+    for p in (plain, every, v2):
+        assert 's3cr3t' not in repr(p) and 's3cr3t' not in p.describe()
+    assert every.describe() == ('profile #1 (AUTH_a//* -> '
+                                'https://ks.example.com/v3 container arch-)')
+    assert 'pw' not in every.describe()
+
+
+def test_s3_profile_keeps_its_custom_prefix_and_ignores_swift_keys(
+        tmp_path):
+    path = write_mapping(tmp_path / 'm.json', [
+        profile(custom_prefix='pre', auth_type='nonsense')])
+    (p,) = load_mappings(path)
+    assert p.custom_prefix == 'pre' and p.auth_type == 'swift'
+    (p,) = load_mappings(write_mapping(tmp_path / 'n.json', [profile()]))
+    assert p.custom_prefix is None

@@ -103,8 +103,8 @@ def test_fail_fast_answers_503_at_once(tmp_path):
                                       's3_max_attempts': '1'},
                            endpoint='http://127.0.0.1:9')
     calls = []
-    real = shunt.remote.client
-    shunt.remote.client = lambda p: calls.append(p) or real(p)
+    real = shunt.remote.s3.client
+    shunt.remote.s3.client = lambda p: calls.append(p) or real(p)
     for _ in range(5):
         resp = Request.blank('/v1/AUTH_a/c/o').get_response(shunt)
         assert resp.status_int == 503

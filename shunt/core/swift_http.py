@@ -1,0 +1,153 @@
+"""HTTP pieces of the remote Swift client (:mod:`shunt.core.swift_remote`).
+
+Pure helpers (request paths, error kinds) and the body wrappers: what goes
+out (:class:`Sized`, :func:`chunks`) and what comes back
+(:class:`StreamingBody`, :class:`SwiftResponse`).
+"""
+
+import dataclasses
+import urllib.parse
+
+import requests.exceptions
+import urllib3.exceptions
+
+from shunt.core.remote import RemoteError
+
+READ_CHUNK = 65536
+
+
+def account_storage_url(storage_url, account):
+    """The storage URL of ``account`` on the host of ``storage_url``."""
+    parts = urllib.parse.urlsplit(storage_url)
+    return '%s://%s/v1/%s' % (parts.scheme, parts.netloc,
+                              urllib.parse.quote(account, safe=''))
+
+
+def status_kind(status):
+    """The :class:`RemoteError` kind of a remote Swift error status."""
+    if status == 404:
+        return 'not_found'
+    if status == 416:
+        return 'range'
+    if status in (401, 403):
+        return 'auth'
+    if status in (429, 498):
+        return 'throttled'
+    if status >= 500:
+        return 'server'
+    return 'client'
+
+
+def exception_kind(err):
+    """``timeout`` or ``connection`` for a transport exception."""
+    if isinstance(err, urllib3.exceptions.NewConnectionError):
+        # (urllib3 derives it from its ConnectTimeoutError)
+        return 'connection'
+    if isinstance(err, (requests.exceptions.Timeout, TimeoutError,
+                        urllib3.exceptions.TimeoutError)):
+        return 'timeout'
+    return 'connection'
+
+
+def request_path(storage_path, container, obj=None, query=None):
+    """The quoted path (and query) of a request below a storage URL's
+    path."""
+    def quote(name, safe):
+        return urllib.parse.quote(name, safe=safe,
+                                  errors='surrogateescape')
+    path = '%s/%s' % (storage_path.rstrip('/'), quote(container, ''))
+    if obj is not None:
+        path += '/' + quote(obj, '/')
+    if query:
+        path += '?' + urllib.parse.urlencode(
+            query, quote_via=urllib.parse.quote)
+    return path
+
+
+def wire(value):
+    """A header value as bytes on the wire (Swift takes UTF-8; values
+    with surrogate escapes go out as the bytes they stand for)."""
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode('utf-8', 'surrogateescape')
+
+
+@dataclasses.dataclass
+class SwiftResponse:
+    """``status``, lower-case native ``headers``, and ``body``: bytes, or
+    with ``stream=True`` a :class:`StreamingBody` the caller closes."""
+    status: int
+    headers: dict
+    body: object = b''
+
+
+class StreamingBody:
+    """A remote response body read on demand, like botocore's:
+    ``read(n)``, iteration, ``iter_chunks(n)``, ``close()``. Its
+    connection goes back to the pool once the body has been read to the
+    end; read failures raise :class:`RemoteError` (``timeout`` or
+    ``connection``)."""
+
+    def __init__(self, resp, release, what):
+        self._resp = resp
+        # called once, when the body is done: the connection is reusable
+        self._release = release
+        self._what = what
+        self._done = False
+
+    def read(self, amt=None):
+        if self._done:
+            return b''
+        try:
+            data = self._resp.raw.read(amt, decode_content=False)
+        except Exception as err:
+            self._finish(reusable=False)
+            raise RemoteError(exception_kind(err), 'reading %s: %s' % (
+                self._what, type(err).__name__)) from None
+        if amt is None or (not data and amt != 0):
+            self._finish(reusable=True)
+        return data
+
+    def iter_chunks(self, chunk_size=READ_CHUNK):
+        while chunk := self.read(chunk_size):
+            yield chunk
+
+    def __iter__(self):
+        return self.iter_chunks()
+
+    def close(self):
+        self._finish(reusable=False)
+
+    def _finish(self, reusable):
+        if self._done:
+            return
+        self._done = True
+        if not reusable:
+            # unread bytes: this socket cannot carry another request
+            self._resp.close()
+        self._release()
+
+
+class Sized:
+    """A body of known length for requests: an iterable of blocks (read
+    ``READ_CHUNK`` at a time from a file-like object) with a ``len()``,
+    so it goes out with ``Content-Length``, never chunked."""
+
+    def __init__(self, source, length):
+        self._source = source
+        self.length = length
+
+    def __len__(self):
+        return self.length
+
+    def __iter__(self):
+        return chunks(self._source)
+
+
+def chunks(source):
+    read = getattr(source, 'read', None)
+    if read is None:
+        yield from source
+        return
+    while chunk := read(READ_CHUNK):
+        yield chunk
