@@ -819,3 +819,44 @@ def test_green_threads_share_one_client_without_blocking():
     assert result['idle'] == [8]
     # the last 8 requests opened no connection
     assert result['first'] <= 20 and result['new'] == 0, result
+
+
+# -- swift_shapes: the pure translations ----------------------------------
+
+
+@pytest.mark.parametrize('value,verbatim', [
+    ('', True), ('a b', True), ('50%', False), ('=?utf-8?b?eA==?=', False),
+    ('é', False), ('\udcff', False), ('line\nbreak', False)])
+def test_meta_value(value, verbatim):
+    encoded = swift_shapes.meta_value(value)
+    assert (encoded == value) is verbatim
+    assert encoded.isascii()
+    assert shunt_headers.decode_meta_value(encoded) == value
+
+
+def test_listing_datetime():
+    assert swift_shapes.listing_datetime('2026-12-01T20:00:00') \
+        .isoformat() == '2026-12-01T20:00:00+00:00'
+    assert swift_shapes.listing_datetime('2026-12-01T20:00:00.000001') \
+        .microsecond == 1
+    for bad in ('', None, 'yesterday', '2026-12-01 20:00:00'):
+        assert swift_shapes.listing_datetime(bad) is None
+
+
+def test_swift_post_headers():
+    head = swift_shapes.object_response(200, {
+        'etag': 'e', 'x-object-manifest': 'segs/p'})
+    out = swift_shapes.swift_post_headers(
+        head, {'color': 'blue', 'name': '=?utf-8?b?w6k=?=',
+               'x-delete-at': '123'}, 'text/plain',
+        {'ContentDisposition': 'inline', 'CacheControl': 'no-cache',
+         'ContentEncoding': 'gzip', 'ContentLanguage': 'fr'})
+    assert out == {'Content-Type': 'text/plain',
+                   'X-Object-Meta-color': 'blue',
+                   'X-Object-Meta-name': 'é',
+                   'X-Delete-At': '123',
+                   'X-Object-Manifest': 'segs/p',
+                   'Content-Disposition': 'inline',
+                   'Cache-Control': 'no-cache',
+                   'Content-Encoding': 'gzip',
+                   'Content-Language': 'fr'}
