@@ -36,8 +36,9 @@ Large objects stay native large objects:
   ``<remote container>_segments``, each named
   ``<local segment container>/<local segment name>`` (segments of two
   local containers with the same name never collide); the manifest keeps
-  byte ranges and inline ``data`` segments. A nested SLO is not archived
-  (a permanent, reported row failure).
+  byte ranges and inline ``data`` segments; a nested SLO becomes a remote
+  SLO of its own in the segments container, under the same naming (its
+  segments copied first), referred to by its parent's manifest.
 * a DLO becomes a remote DLO: every object of its local prefix is copied
   under the same naming, and the manifest carries
   ``X-Object-Manifest: <remote container>_segments/<local container>/
@@ -83,8 +84,9 @@ LISTING_LIMIT = 10000
 
 
 class NotArchivable(ValueError):
-    """A local object the remote Swift cannot hold the way it is (a nested
-    SLO): retrying does not help until it changes."""
+    """A local object the remote Swift cannot hold the way it is (SLOs
+    nested deeper than Swift allows, a nested manifest that is not what
+    its parent says): retrying does not help until it changes."""
 
 
 def strip_swift_bytes(content_type):
@@ -178,20 +180,17 @@ def segment_name(container, obj):
 def slo_manifest_body(manifest, segments_container):
     """The ``?multipart-manifest=put`` body of a remote SLO with the
     segments of ``manifest`` (a :class:`shunt.core.manifest.Manifest`)
-    copied into ``segments_container``. Raises :class:`NotArchivable`
-    for a nested SLO."""
+    copied into ``segments_container`` (a nested SLO: as a remote SLO
+    there, its size left to the remote to fill in)."""
     entries = []
-    for number, seg in enumerate(manifest.segments, 1):
+    for seg in manifest.segments:
         if seg.data is not None:
             entries.append({'data': base64.b64encode(seg.data).decode(
                 'ascii')})
             continue
-        if seg.sub_slo:
-            raise NotArchivable(f'segment {number} ({seg.name}) is a nested '
-                                f'SLO: not archived to a remote Swift')
         entry = {'path': '/%s/%s' % (segments_container, segment_name(
             seg.container, seg.obj)), 'etag': seg.hash,
-            'size_bytes': seg.size}
+            'size_bytes': None if seg.sub_slo else seg.size}
         if seg.range is not None:
             entry['range'] = seg.range
         entries.append(entry)
@@ -200,20 +199,27 @@ def slo_manifest_body(manifest, segments_container):
 
 def segments_to_copy(manifest):
     """The distinct local objects an SLO's segments read from (whole
-    objects, ranges of them): ``[(container, obj, etag, size,
-    content_type)]``. Raises :class:`NotArchivable` for a nested SLO."""
+    objects, ranges of them; not nested SLOs): ``[(container, obj, etag,
+    size, content_type)]``."""
     seen, out = set(), []
-    for number, seg in enumerate(manifest.segments, 1):
-        if seg.data is not None:
+    for seg in manifest.segments:
+        if seg.data is not None or seg.sub_slo:
             continue
-        if seg.sub_slo:
-            raise NotArchivable(f'segment {number} ({seg.name}) is a nested '
-                                f'SLO: not archived to a remote Swift')
         if (seg.container, seg.obj) in seen:
             continue
         seen.add((seg.container, seg.obj))
         out.append((seg.container, seg.obj, seg.hash, seg.size,
                     seg.content_type or 'application/octet-stream'))
+    return out
+
+
+def nested_slos(manifest):
+    """The distinct nested SLOs of a manifest: ``[Segment]``."""
+    seen, out = set(), []
+    for seg in manifest.segments:
+        if seg.sub_slo and (seg.container, seg.obj) not in seen:
+            seen.add((seg.container, seg.obj))
+            out.append(seg)
     return out
 
 

@@ -31,8 +31,11 @@ handler's, the same as for S3. What lands where is
      where it stopped); then the manifest, ``PUT ?multipart-manifest=put``
      with ``ETag`` = the SLO's Etag: the remote SLO middleware checks every
      segment before it stores the manifest. Byte ranges and inline
-     ``data`` segments are kept. A nested SLO fails the row permanently
-     (``invalid``, reported, never retried in a loop);
+     ``data`` segments are kept. A nested SLO is copied as a remote SLO of
+     its own (its manifest read locally and checked against the Etag its
+     parent records), its segments first, up to Swift's nesting depth
+     (deeper, or a nested manifest that changed: the row fails
+     permanently, ``invalid``, reported, never retried in a loop);
    * a DLO: every object of the local prefix copied the same way, then the
      manifest object (its own body) with ``X-Object-Manifest`` pointing at
      the copies and ``X-Object-Meta-Swift-Source-Dlo-Etag``.
@@ -69,7 +72,7 @@ import json
 
 import eventlet
 from swift.common.swob import wsgi_to_str
-from swift.common.utils import config_true_value
+from swift.common.utils import close_if_possible, config_true_value
 
 from shunt.core import headers as shunt_headers
 from shunt.core.remote import RemoteError
@@ -161,13 +164,7 @@ class SwiftTransfer:
         """Bring the remote copy up to date: ``(outcome, copy)`` with the
         outcome's name (``noop``, ``metadata``, ``uploaded``, ``skipped``)
         and a :class:`Copy` for :meth:`verify`."""
-        try:
-            want, dlo = self.want(profile, local)
-            if want.kind == 'slo':
-                # refused before anything is written
-                swift_bucket.segments_to_copy(local.manifest)
-        except NotArchivable as err:
-            raise Failed('invalid', str(err), permanent=True)
+        want, dlo = self.want(profile, local)
         container = self.client.remote_container(profile)
         head = self.head(profile, container, key)
         state = swift_bucket.remote_state(head, want)
@@ -184,7 +181,9 @@ class SwiftTransfer:
                 return 'metadata', Copy(want)
             self.client.ensure_container(profile, container)
             if want.kind == 'slo':
-                sent = self._put_slo(profile, container, key, local, want)
+                sent = self._put_slo(profile, container, key,
+                                     local.manifest,
+                                     self._write_headers(want))
             else:
                 sent = 0
                 if dlo is not None:
@@ -197,6 +196,8 @@ class SwiftTransfer:
                 if not swift_bucket.only_segments_differ(head, want):
                     sent += self._put_plain(profile, container, key, local,
                                             policy, want)
+        except NotArchivable as err:
+            raise Failed('invalid', str(err), permanent=True)
         except RemoteError as err:
             if err.status == HTTP_CONFLICT:
                 self.logger.info('Not archiving %r: the remote holds a '
@@ -287,17 +288,50 @@ class SwiftTransfer:
                          f'local object has {local.etag}')
         return local.size
 
-    def _put_slo(self, profile, container, key, local, want):
-        manifest = local.manifest
-        segments = swift_bucket.segments_to_copy(manifest)
-        sent = self._copy_segments(profile, segments)
-        body = swift_bucket.slo_manifest_body(
-            manifest, self.client.segments_container(profile))
-        headers = self._write_headers(want, ETag=manifest.etag)
-        headers.pop('Content-Length', None)
-        self._put(profile, container, key, headers, body,
-                  query={'multipart-manifest': 'put'})
+    def _put_slo(self, profile, container, key, manifest, headers,
+                 depth=0):
+        """A remote SLO ``container/key`` of ``manifest``'s segments (nested
+        SLOs first, as remote SLOs of their own, then the segments), then
+        its manifest; the bytes sent."""
+        if depth > upload.MAX_DEPTH:
+            raise NotArchivable(f'SLOs nested more than {upload.MAX_DEPTH} '
+                                f'deep')
+        target = self.client.segments_container(profile)
+        sent = 0
+        for seg in swift_bucket.nested_slos(manifest):
+            sent += self._put_nested(profile, target, seg, depth + 1)
+        sent += self._copy_segments(
+            profile, swift_bucket.segments_to_copy(manifest))
+        body = swift_bucket.slo_manifest_body(manifest, target)
+        self._put(profile, container, key, dict(headers, ETag=manifest.etag),
+                  body, query={'multipart-manifest': 'put'})
         return sent
+
+    def _put_nested(self, profile, target, seg, depth):
+        """Copy the nested SLO ``seg`` into the segments container as a
+        remote SLO (skipped when one with its Etag is there)."""
+        name = swift_bucket.segment_name(seg.container, seg.obj)
+        there = self.head(profile, target, name)
+        if there is not None and config_true_value(
+                there.get('x-static-large-object')) and \
+                shunt_headers.bare_etag(there.get('etag')) == seg.hash:
+            return 0
+        path = self.swift.make_path(profile.account, seg.container, seg.obj)
+        resp = self.swift.make_request('GET', path, {}, (2, 404))
+        if not config_true_value(resp.headers.get('X-Static-Large-Object')):
+            close_if_possible(resp.app_iter)
+            raise NotArchivable(f'nested SLO {seg.name} answered '
+                                f'{resp.status} (changed or removed since '
+                                f'its parent was written)')
+        sub = self.transfer.read_manifest(resp)[0]
+        if sub.etag != seg.hash:
+            raise NotArchivable(f'nested SLO {seg.name} has Etag {sub.etag}, '
+                                f'its parent says {seg.hash}')
+        self.client.ensure_container(profile, target)
+        content_type = swift_bucket.strip_swift_bytes(
+            seg.content_type or 'application/octet-stream')
+        return self._put_slo(profile, target, name, sub,
+                             {'Content-Type': content_type}, depth)
 
     def _copy_segments(self, profile, segments):
         """Copy local objects ``[(container, obj, etag, size,

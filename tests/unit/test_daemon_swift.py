@@ -90,7 +90,8 @@ def profile(**extra):
 
 
 def remote_body(remote, container, obj):
-    """The bytes a GET of a remote object answers (an SLO assembled)."""
+    """The bytes a GET of a remote object answers (an SLO assembled,
+    nested ones too)."""
     entry = remote.get(container, obj)
     if 'slo_size' not in entry:
         return entry['body']
@@ -100,7 +101,7 @@ def remote_body(remote, container, obj):
             out += base64.b64decode(seg['data'])
             continue
         c, o = seg['name'].lstrip('/').split('/', 1)
-        data = remote.get(c, o)['body']
+        data = remote_body(remote, c, o)
         if seg.get('range'):
             first, last = (int(x) for x in seg['range'].split('-'))
             data = data[first:last + 1]
@@ -440,20 +441,55 @@ def test_slo_ranges_and_inline_data_are_kept(handler, cluster, remote):
     assert remote.calls('PUT').count(('PUT', RSEGS, SEGS + '/r/1')) == 1
 
 
-def test_nested_slo_fails_permanently_and_writes_nothing(handler, cluster,
-                                                          remote):
-    put_slo(cluster, 'inner', PARTS)
-    inner = cluster.get(CONTAINER, 'inner')
-    cluster.put(CONTAINER, 'outer', json.dumps([
-        {'name': '/%s/inner' % CONTAINER, 'hash': md5(inner['body']),
-         'bytes': 6001, 'sub_slo': True,
-         'content_type': 'video/mp4;swift_bytes=6001'}]).encode(),
-        {'X-Static-Large-Object': 'True'})
+def nested_slo(cluster):
+    """``outer``: inline data, then the SLO ``inner`` (as Swift stores a
+    nested SLO: its SLO Etag and content size), then a segment; returns
+    (outer manifest, its bytes)."""
+    inner_manifest, inner_body = put_slo(cluster, 'inner', PARTS)
+    inner = parse_manifest(inner_manifest)
+    cluster.put(SEGS, 'tail', b'TAIL', when=ts(-100))
+    entries = [
+        {'data': base64.b64encode(b'HEAD').decode()},
+        {'name': '/%s/inner' % CONTAINER, 'hash': inner.etag,
+         'bytes': len(inner_body), 'sub_slo': True,
+         'content_type': 'video/mp4'},
+        {'name': '/%s/tail' % SEGS, 'hash': md5(b'TAIL'), 'bytes': 4,
+         'content_type': 'text/plain'}]
+    manifest = json.dumps(entries).encode()
+    cluster.put(CONTAINER, 'outer', manifest, {
+        'X-Static-Large-Object': 'True', 'Content-Type': 'video/mp4'})
+    return manifest, b'HEAD' + inner_body + b'TAIL'
+
+
+def test_nested_slo_becomes_a_nested_remote_slo(handler, cluster, remote):
+    manifest, body = nested_slo(cluster)
+    assert handler.handle(profile(**ARCHIVE), row('outer')) is \
+        Outcome.ARCHIVED
+    assert remote_body(remote, RC, 'outer') == body
+    assert remote.get(RC, 'outer')['etag'] == parse_manifest(manifest).etag
+    # the nested SLO is a remote SLO in the segments container
+    inner = remote.get(RSEGS, CONTAINER + '/inner')
+    assert inner['headers']['x-static-large-object'] == 'True'
+    assert sorted(o for c, o in remote.objects if c == RSEGS) == sorted(
+        [CONTAINER + '/inner', SEGS + '/tail'] +
+        ['%s/inner/%08d' % (SEGS, n) for n in range(3)])
+    # a second SLO nesting the same one: the nested copy is not sent again
+    cluster.put(CONTAINER, 'outer2', manifest, {
+        'X-Static-Large-Object': 'True'})
+    remote.requests.clear()
+    assert handler.handle(profile(), row('outer2')) is Outcome.UPLOADED
+    assert remote.calls('PUT') == [('PUT', RC, 'outer2')]
+
+
+def test_changed_nested_slo_fails_permanently_and_writes_no_manifest(
+        handler, cluster, remote):
+    nested_slo(cluster)
+    put_slo(cluster, 'inner', [b'other'])    # replaced since
     with pytest.raises(RowFailed) as err:
         handler.handle(profile(**ARCHIVE), row('outer'))
     assert err.value.kind == 'invalid' and err.value.permanent
-    assert 'nested' in err.value.message
-    assert remote.calls('PUT') == []
+    assert 'nested SLO' in err.value.message
+    assert remote.get(RC, 'outer') is None
     assert cluster.get(CONTAINER, 'outer') is not None
 
 
