@@ -121,9 +121,13 @@ class RemoteSwift:
     (started, stopped and logged by it: its processes are the cluster's
     ``remote-*`` processes)."""
 
-    def __init__(self, cluster, keep_timestamps=False):
+    def __init__(self, cluster, keep_timestamps=False, max_file_size=None):
+        from shunt.tools.aio import DEFAULT_MAX_FILE_SIZE
         self.cluster = cluster
         self.keep_timestamps = bool(keep_timestamps)
+        # Swift's own limit, whatever the local cluster's (a remote may
+        # well hold objects too large for the local one)
+        self.max_file_size = int(max_file_size or DEFAULT_MAX_FILE_SIZE)
         self.state_dir = os.path.join(cluster.state_dir, 'remote')
         self.devices_dir = os.path.join(self.state_dir, 'srv')
         self.mapping_file = os.path.join(self.state_dir, 'cloud-shunt.json')
@@ -164,8 +168,7 @@ class RemoteSwift:
             ('storage-policy:0', {'name': REMOTE_POLICIES[0],
                                   'default': 'yes'}),
             ('storage-policy:1', {'name': REMOTE_POLICIES[1]}),
-            ('swift-constraints',
-             {'max_file_size': self.cluster.max_file_size}),
+            ('swift-constraints', {'max_file_size': self.max_file_size}),
         ]
         _write_atomic(os.path.join(self.state_dir, 'swift.conf'),
                       _ini(sections).encode())
@@ -429,18 +432,30 @@ class RemoteSwift:
                                        full_listing=True)[1]
         finally:
             local.close()
-        conns = threading.local()
+        conns, opened = threading.local(), []
 
         def copy(row):
-            if not hasattr(conns, 'conn'):
-                conns.conn = self.cluster.swift_conn(*user)
-            _, data = conns.conn.get_object(seg_container, row['name'])
+            if not hasattr(conns, 'local'):
+                conns.local = self.cluster.swift_conn(*user)
+                opened.append(conns.local)
+            if not row['bytes']:
+                data = b''
+            else:
+                # a range: a whole GET of an archived segment would
+                # restore it where the profile restores
+                _, data = conns.local.get_object(
+                    seg_container, row['name'],
+                    headers={'Range': 'bytes=0-'})
             self.conn().put_object(
                 segments, f'{seg_container}/{row["name"]}', data,
                 content_type=row.get('content_type'))
             return hashlib.md5(data).hexdigest()
-        with concurrent.futures.ThreadPoolExecutor(COPIERS) as pool:
-            hashes = list(pool.map(copy, rows))
+        try:
+            with concurrent.futures.ThreadPoolExecutor(COPIERS) as pool:
+                hashes = list(pool.map(copy, rows))
+        finally:
+            for conn in opened:
+                conn.close()
         return {
             'X-Object-Manifest': urllib.parse.quote(
                 f'{segments}/{seg_container}/{prefix}'),

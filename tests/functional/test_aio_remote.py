@@ -178,6 +178,32 @@ def test_archive_slo(aio, remote, unique_name):
     assert remote.conn().get_object(rc, 'big')[1] == b''.join(parts)
 
 
+def test_remote_account_profile_reads_through_the_shunt(
+        aio, remote, swift_conn, tester, mappings, unique_name):
+    """``remote_account``: the reseller admin's credentials, another
+    account's container (the shunt's read path, end to end)."""
+    container = unique_name('racct')
+    swift_conn.put_container(container)
+    rc = remote.container_for(tester.account, container)
+    other = remote.conn(aio_remote.RESELLER_USER, aio_remote.RESELLER_KEY,
+                        account=aio_remote.REMOTE_ACCOUNT2)
+    other.put_container(rc)
+    other.put_object(rc, 'o', b'from remote2')
+    reseller = {'aws_identity': aio_remote.RESELLER_USER,
+                'aws_secret': aio_remote.RESELLER_KEY}
+    mappings([aio.profile(tester.account, container,
+                          remote_account=aio_remote.REMOTE_ACCOUNT2,
+                          **reseller)])
+    assert swift_conn.get_object(container, 'o')[1] == b'from remote2'
+    listed = swift_conn.get_container(container)[1]
+    assert [row['name'] for row in listed] == ['o']
+    # the user's own account has no such object
+    mappings([aio.profile(tester.account, container, **reseller)])
+    with pytest.raises(ClientException) as err:
+        swift_conn.get_object(container, 'o')
+    assert err.value.http_status == 404
+
+
 def test_s3_only_helpers_refuse(aio):
     with pytest.raises(ClusterError, match='remote Swift'):
         aio.s3_client()
