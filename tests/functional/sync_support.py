@@ -38,6 +38,15 @@ VOLATILE = {'x-trans-id', 'x-openstack-request-id', 'date', 'connection',
             'content-location'}
 
 
+def _native(value):
+    """A header value as the remote sent it (http.client and swiftclient
+    decode them as latin-1)."""
+    try:
+        return value.encode('latin-1').decode('utf-8')
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 def quote(name):
     return urllib.parse.quote(name.encode('utf-8'))
 
@@ -61,7 +70,9 @@ class SyncEnv:
     def __init__(self, cluster, proxy):
         self.cluster = cluster
         self.proxy = proxy
-        self.s3 = cluster.s3_client()
+        # the archive is another Swift cluster (backend 'swift'): no S3
+        self.swift = cluster.remote is not None
+        self.s3 = None if self.swift else cluster.s3_client()
         self.bucket = cluster.bucket
         self.conn = cluster.swift_conn()
         url, self.token = cluster.token()
@@ -73,14 +84,60 @@ class SyncEnv:
     def profile(self, container, **overrides):
         """A profile of the test account's ``container`` whose endpoint is
         the fault proxy (so every S3 call is seen)."""
-        overrides.setdefault('aws_endpoint', self.proxy.url)
+        overrides.setdefault('aws_endpoint', self.proxy.url + (
+            '/auth/v1.0' if self.swift else ''))
         return self.cluster.profile(self.account, container, **overrides)
 
     def map(self, *profiles):
         self.cluster.write_mappings(list(profiles))
 
     def key(self, container, name):
+        """The archived copy's key as the fault proxy sees it (a remote
+        Swift: ``<remote account>/<remote container>/<name>``)."""
+        if self.swift:
+            return f'{self._remote_prefix(container)}/{name}'
         return layout.object_key(self.account, container, name)
+
+    def segments_key(self, container):
+        """A remote Swift: the fault proxy's key pattern of a container's
+        segment copies (``<rc>_segments``), for :meth:`S3FaultProxy.since`.
+        """
+        return f'{self._remote_prefix(container)}_segments/*'
+
+    def _remote_prefix(self, container):
+        from shunt.tools.aio_remote import REMOTE_ACCOUNT
+        return '%s/%s' % (REMOTE_ACCOUNT, self.cluster.remote.container_for(
+            self.account, container))
+
+    def archived(self, container, name):
+        """The archived copy, whatever the archive is: ``{'size', 'etag'
+        (bare), 'content_type', 'meta' ({lower-case name: native value}:
+        user and bookkeeping metadata), 'swift_timestamp' (a Timestamp or
+        None), 'large' (an SLO: 'slo' on S3 or Swift, a DLO: 'dlo')}`` or
+        None when there is none."""
+        from swift.common.utils import Timestamp
+
+        from shunt.core import headers as shunt_headers
+        raw = self.cluster.archived_head(self.account, container, name)
+        if raw is None:
+            return None
+        raw = {k.lower(): _native(v) for k, v in raw.items()}
+        prefix = 'x-object-meta-' if self.swift else 'x-amz-meta-'
+        meta = {k[len(prefix):]: shunt_headers.decode_meta_value(v)
+                if not self.swift else v
+                for k, v in raw.items() if k.startswith(prefix)}
+        large = None
+        if raw.get('x-static-large-object') or \
+                meta.get('x-static-large-object'):
+            large = 'slo'
+        elif raw.get('x-object-manifest') or meta.get('x-object-manifest'):
+            large = 'dlo'
+        stamp = meta.get(shunt_headers.TIMESTAMP_META)
+        return {'size': int(raw.get('content-length', -1)),
+                'etag': shunt_headers.bare_etag(raw.get('etag')),
+                'content_type': raw.get('content-type'), 'meta': meta,
+                'swift_timestamp': Timestamp(stamp) if stamp else None,
+                'large': large}
 
     def manifest_key(self, container, name):
         return layout.manifest_key(self.account, container, name)
@@ -158,8 +215,26 @@ class SyncEnv:
                 return None
             raise
 
+    def archived_body(self, container, name):
+        """The archived copy's bytes, read from the archive itself."""
+        if self.swift:
+            remote = self.cluster.remote
+            return remote.conn().get_object(remote.container_for(
+                self.account, container), name)[1]
+        return self.s3.get_object(Bucket=self.bucket, Key=self.key(
+            container, name))['Body'].read()
+
+    @property
+    def metadata_update(self):
+        """The fault proxy's operation name of a metadata-only update (S3:
+        a copy in place; a remote Swift: a POST)."""
+        return 'POSTObject' if self.swift else 'CopyObject'
+
     def open_uploads(self):
-        """The bucket's multipart uploads that are still open."""
+        """The bucket's multipart uploads that are still open (a remote
+        Swift has none)."""
+        if self.swift:
+            return []
         resp = self.s3.list_multipart_uploads(Bucket=self.bucket)
         return [(u['Key'], u['UploadId']) for u in resp.get('Uploads', [])]
 
@@ -299,7 +374,10 @@ def sync_cluster(request):
     cluster = Cluster(reload_interval=0, keep_state_dir=keep,
                       container_replicas=3, s3_backend=request.param)
     cluster.start()
-    proxy = S3FaultProxy(cluster.ports['s3']).start()
+    # a remote Swift: every request (auth included: tempauth's storage URL
+    # is built from the Host header, the proxy's) goes through the proxy
+    proxy = S3FaultProxy(cluster.remote.port('proxy') if cluster.remote
+                         else cluster.ports['s3']).start()
     try:
         yield cluster, proxy
     finally:
@@ -365,11 +443,26 @@ def record(env, container, name, requests):
             for label, method, headers, query in requests}
 
 
-def assert_same_answers(before, after, where):
+def _without_copy_times(manifest):
+    return [{k: v for k, v in seg.items() if k != 'last_modified'}
+            for seg in manifest]
+
+
+def assert_same_answers(before, after, where, native_remote=False):
     """Every answer after archiving equals the one recorded before:
     status, body (multipart boundaries aside), every header but
-    :data:`VOLATILE`."""
+    :data:`VOLATILE`. ``native_remote``: an SLO archived as a remote
+    Swift's own SLO, whose manifest names the remote copies of the
+    segments: its ``X-Manifest-Etag`` (the MD5 of the remote manifest) and
+    the segments' ``last_modified`` (their copy time) differ by nature."""
     for label, (status, headers, body) in before.items():
+        if native_remote:
+            headers = {k: v for k, v in headers.items()
+                       if k != 'x-manifest-etag'}
+            a_headers = {k: v for k, v in after[label][1].items()
+                         if k != 'x-manifest-etag'}
+            after = dict(after, **{label: (after[label][0], a_headers,
+                                           after[label][2])})
         a_status, a_headers, a_body = after[label]
         what = f'{where}: {label}'
         assert a_status == status, (what, a_status, status, a_body[:300])
@@ -382,6 +475,13 @@ def assert_same_answers(before, after, where):
                 body.replace(b_mark, b'B'), what
             headers = dict(headers, **{'content-type': 'm'})
             a_headers = dict(a_headers, **{'content-type': 'm'})
+        elif label == 'manifest' and native_remote:
+            assert _without_copy_times(json.loads(a_body)) == \
+                _without_copy_times(json.loads(body)), what
+            headers = {k: v for k, v in headers.items()
+                       if k not in ('content-length', 'etag')}
+            a_headers = {k: v for k, v in a_headers.items()
+                         if k not in ('content-length', 'etag')}
         elif label == 'manifest':
             assert json.loads(a_body) == json.loads(body), what
             headers = {k: v for k, v in headers.items()
@@ -392,7 +492,10 @@ def assert_same_answers(before, after, where):
             assert a_body == body, what
         stable = {k: v for k, v in headers.items() if k not in VOLATILE}
         a_stable = {k: v for k, v in a_headers.items() if k not in VOLATILE}
-        assert a_stable == stable, what
+        assert a_stable == stable, (what, {
+            k: (stable.get(k), a_stable.get(k))
+            for k in set(stable) | set(a_stable)
+            if stable.get(k) != a_stable.get(k)})
 
 
 def listing_row(env, container, name):

@@ -10,6 +10,10 @@ on it. After a restart every object must be either local or archived and
 verified (the bucket copy is exactly the version that was local), read
 through the shunt with the same bytes and metadata, and no multipart
 upload may be left open. See :mod:`tests.functional.sync_support`.
+
+On a remote Swift archive the same tests run with Swift's requests held
+instead (a segment PUT, the manifest PUT); the multipart and sidecar
+points are S3's only.
 """
 
 import time
@@ -17,6 +21,7 @@ import time
 import pytest
 from swift.common.utils import Timestamp
 
+from tests.functional import backends
 from tests.functional.sync_support import (
     MiB,
     body_of,
@@ -25,24 +30,27 @@ from tests.functional.sync_support import (
     wait_for,
 )
 
+pytestmark = pytest.mark.remotes('moto', 's3api', 'swift')
+
 META = {'Color': 'green'}
 STALL_WAIT = 60
+SWIFT_ONLY = pytest.mark.s3_backends(
+    'swift', reason='a request of the remote Swift layout (native SLO)')
 
 
 def _archived_or_local(env, container, name, body, content_type):
     """The object is local (unchanged) or archived and verified; either
     way the shunt serves it with the same bytes and metadata."""
     status, headers, local_body = env.local_get(container, name)
-    key = env.key(container, name)
     if status == 200:
         assert local_body == body, name
         where = 'local'
     else:
         assert status == 404, (name, status)
-        head = env.head_key(key)
+        head = env.archived(container, name)
         assert head is not None, f'{name}: neither local nor archived'
-        assert head['ContentLength'] == len(body)
-        assert head['Metadata'].get('swift-timestamp'), head['Metadata']
+        assert head['size'] == len(body)
+        assert head['swift_timestamp'], head['meta']
         where = 'archived'
     status, headers, got = env.request('GET', container, name)
     assert status == 200, (name, status, got[:200])
@@ -69,6 +77,14 @@ def _first_head(key):
     return lambda req: req.operation == 'HeadObject' and req.key == key
 
 
+def _segment_put(key):
+    """A remote Swift: a PUT of one of the object's segment copies
+    (``<rc>_segments/...``; ``key`` is ``<account>/<rc>/<name>``)."""
+    prefix = key.rsplit('/', 1)[0] + '_segments/'
+    return lambda r: r.operation == 'PutObject' and \
+        r.key.startswith(prefix)
+
+
 # (point, object kind, how the stalled request is found, body bytes sent
 # before the stall)
 KILL_POINTS = [
@@ -78,21 +94,31 @@ KILL_POINTS = [
         lambda r: r.operation == 'PutObject' and r.key == key, 64 * 1024),
     ('verify-head', 'plain', lambda env, key, skey, mark:
         _after_put(env, key, mark), None),
-    ('uploadpart-body', 'slo', lambda env, key, skey, mark:
-        lambda r: r.operation == 'UploadPart' and r.key == key,
-        64 * 1024),
-    ('complete-mpu', 'slo', lambda env, key, skey, mark:
-        lambda r: r.operation == 'CompleteMultipartUpload' and
-        r.key == key, None),
-    ('sidecar', 'slo', lambda env, key, skey, mark:
-        lambda r: r.operation == 'PutObject' and r.key == skey, None),
+    pytest.param('uploadpart-body', 'slo', lambda env, key, skey, mark:
+                 lambda r: r.operation == 'UploadPart' and r.key == key,
+                 64 * 1024, marks=backends.S3_ONLY, id='uploadpart-body'),
+    pytest.param('complete-mpu', 'slo', lambda env, key, skey, mark:
+                 lambda r: r.operation == 'CompleteMultipartUpload' and
+                 r.key == key, None, marks=backends.S3_ONLY,
+                 id='complete-mpu'),
+    pytest.param('sidecar', 'slo', lambda env, key, skey, mark:
+                 lambda r: r.operation == 'PutObject' and r.key == skey,
+                 None, marks=backends.S3_ONLY, id='sidecar'),
+    pytest.param('segment-body', 'slo', lambda env, key, skey, mark:
+                 _segment_put(key), 64 * 1024, marks=SWIFT_ONLY,
+                 id='segment-body'),
+    pytest.param('manifest-put', 'slo', lambda env, key, skey, mark:
+                 lambda r: r.operation == 'PutObject' and r.key == key and
+                 'multipart-manifest' in r.query, None, marks=SWIFT_ONLY,
+                 id='manifest-put'),
     ('slo-verify-head', 'slo', lambda env, key, skey, mark:
         _after_put(env, key, mark), None),
 ]
 
 
 @pytest.mark.parametrize('point,kind,matcher,body_bytes', KILL_POINTS,
-                         ids=[p[0] for p in KILL_POINTS])
+                         ids=[p[0] if isinstance(p, tuple) else p.id
+                              for p in KILL_POINTS])
 def test_sigkill_during_archive_loses_nothing(sync_env, point, kind,
                                               matcher, body_bytes):
     env = sync_env
@@ -132,7 +158,7 @@ def test_sigkill_during_archive_loses_nothing(sync_env, point, kind,
     except AssertionError as err:
         raise AssertionError(f'{err}\nthe restarted daemon on {node}:\n'
                              f'{output[-5000:]}') from err
-    if kind == 'slo':
+    if kind == 'slo' and not env.swift:
         assert env.head_key(skey) is not None
         # the shunt serves it as the SLO it was (its SLO Etag)
         _, headers, _ = env.request('HEAD', c, name)
@@ -233,8 +259,7 @@ def test_object_overwritten_while_archived_keeps_new_version(sync_env):
     # the new version is archived in its turn, and read back intact
     env.run(node)
     assert env.local_status(c, 'obj') == 404
-    head = env.head_key(key)
-    assert Timestamp(head['Metadata']['swift-timestamp']) == new_ts
+    assert env.archived(c, 'obj')['swift_timestamp'] == new_ts
     status, headers, got = env.request('GET', c, 'obj')
     assert (status, got, headers['x-object-meta-color']) == (200, new, 'new')
 
@@ -247,6 +272,7 @@ def test_slo_replaced_while_archived_keeps_new_version(sync_env):
     key = env.key(c, 'movie')
     node = env.owner(c, 'movie')
     stall = env.proxy.stall(
+        _segment_put(key) if env.swift else
         lambda r: r.operation == 'UploadPart' and r.key == key,
         body_bytes=64 * 1024)
     env.cluster.start_sync(node, once=True)
