@@ -8,9 +8,13 @@ Swift header                from S3
 ==========================  ===============================================
 ``Content-Type``            ``Content-Type``
 ``Etag``                    ``ETag``, bare as Swift shows a plain object's
+                            (a remote Swift's large object: quoted, from
+                            ``x-swift-etag-quoted``)
 ``X-Timestamp``             ``x-amz-meta-swift-timestamp`` (the archived
                             version's own, written by the sync daemon),
-                            else ``Last-Modified`` (the upload's time)
+                            else a remote Swift's own ``X-Timestamp``
+                            (``x-swift-remote-timestamp``), else
+                            ``Last-Modified`` (the upload's time)
 ``Last-Modified``           ... of that same time, as Swift rounds it
 ``X-Object-Meta-<name>``    ``x-amz-meta-<name>``, value decoded
 ``Content-Encoding``, ...   the headers Swift's object server keeps
@@ -56,10 +60,19 @@ TIMESTAMP_META = 'swift-timestamp'
 # the Swift Etag (MD5) of a plain object the sync daemon had to upload in
 # parts (over S3's 5 GiB single-PUT limit): answered as its ``Etag``
 ETAG_META = 'swift-etag'
-# user-metadata keys an archiver uses for its own bookkeeping
+# user-metadata keys an archiver uses for its own bookkeeping (the last two
+# are 1space's on remote Swift clusters)
 BOOKKEEPING_META = frozenset(('x-static-large-object', 'x-object-manifest',
                               'swift-slo-etag', 'x-delete-at',
-                              TIMESTAMP_META, ETAG_META))
+                              TIMESTAMP_META, ETAG_META,
+                              'swift-source-dlo-etag', 'combined-etag'))
+# what a remote Swift cluster's answer carries besides the S3-shaped
+# headers (see shunt.core.swift_remote): its native large-object flags, its
+# Etag as it quotes it, its X-Timestamp. S3 never sends these names.
+SWIFT_SLO = 'x-swift-static-large-object'
+SWIFT_DLO = 'x-swift-object-manifest'
+SWIFT_ETAG_QUOTED = 'x-swift-etag-quoted'
+SWIFT_REMOTE_TIMESTAMP = 'x-swift-remote-timestamp'
 
 _MD5 = re.compile(r'^[0-9a-f]{32}$')
 _ENCODED_WORD = re.compile(r'=\?[^?\s]+\?[QqBb]\?[^?\s]*\?=')
@@ -163,6 +176,17 @@ def archived_swift_timestamp(s3_headers):
     return ts if ts is not None and ts > Timestamp(0) else None
 
 
+def remote_swift_timestamp(s3_headers):
+    """A remote Swift cluster's own ``X-Timestamp`` of the object (its
+    clock, not ours: shown, never trusted to order deletes), or None."""
+    value = s3_headers.get(SWIFT_REMOTE_TIMESTAMP)
+    try:
+        ts = Timestamp(value.strip()) if value else None
+    except (ValueError, OverflowError, TypeError):
+        return None
+    return ts if ts is not None and ts > Timestamp(0) else None
+
+
 def swift_object_headers(s3_headers):
     """Swift response headers (WSGI strings) for an archived object, from
     the S3 response's raw, lower-cased headers. ``Content-Length`` is left
@@ -176,7 +200,13 @@ def swift_object_headers(s3_headers):
     swift_etag = s3_headers.get(META_PREFIX + ETAG_META, '').strip()
     if _MD5.match(swift_etag):
         headers['Etag'] = swift_etag
+    quoted = s3_headers.get(SWIFT_ETAG_QUOTED, '').strip()
+    if quoted.startswith('"') and _MD5.match(bare_etag(quoted)):
+        # a remote Swift's large object: quoted, as Swift shows its own
+        headers['Etag'] = quoted
     ts = archived_swift_timestamp(s3_headers)
+    if ts is None:
+        ts = remote_swift_timestamp(s3_headers)
     if ts is None:
         modified = parse_http_date(s3_headers.get('last-modified'))
         ts = None if modified is None else Timestamp(modified)

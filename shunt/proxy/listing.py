@@ -105,7 +105,7 @@ from shunt.core import headers as shunt_headers
 from shunt.core import tombstones
 from shunt.core.layout import key_prefix
 from shunt.core.remote import RemoteError, location_label, unavailable_response
-from shunt.proxy import splice
+from shunt.proxy import native, splice
 from shunt.proxy.writes import HIDDEN_SYSMETA
 
 # local HEADs at a time when reading tombstones of hidden archived rows
@@ -192,8 +192,16 @@ class ListingContext(WSGIContext):
         self.logger = shunt.logger
         self.key_prefix = key_prefix(profile.account, profile.container,
                                      profile.custom_prefix)
-        self.location = splice.remote_location(
-            location_label(profile), profile.aws_bucket, self.key_prefix)
+        if native.is_swift(profile):
+            # a remote Swift container: names are object names, nothing
+            # is reserved, rows say where without naming the remote user
+            self.location = native.location(shunt.remote, profile)
+            self.reserved = False
+        else:
+            self.location = splice.remote_location(
+                location_label(profile), profile.aws_bucket,
+                self.key_prefix)
+            self.reserved = profile.custom_prefix is not None
         self.prefetch = None
         self.env = None
 
@@ -209,7 +217,7 @@ class ListingContext(WSGIContext):
             return self.app(env, start_response)
         scan = splice.RemoteScan(
             self._list_remote, params, self.key_prefix, self.location,
-            reserved=self.profile.custom_prefix is not None)
+            reserved=self.reserved)
         first = scan.first_request()
         if first is not None and not self._may_list(req):
             first = None
@@ -354,7 +362,10 @@ class ListingContext(WSGIContext):
         for item, (tombstone, version) in zip(suspects, checked,
                                               strict=True):
             if tombstones.hides(tombstone, _listed_time(item),
-                                item.get('ETag'), version, skew):
+                                # a remote Swift's SLO: the Etag a
+                                # HEAD (and so the delete) saw
+                                item.get('SloEtag') or item.get('ETag'),
+                                version, skew):
                 item[splice.HIDDEN] = True
 
     def _hiding_state(self, item):

@@ -57,6 +57,11 @@ For a container mapped in the mapping file (see :mod:`shunt.core.config`):
   local-only view (for DELETE: Swift's own, unmarked tombstone). Names
   that are not UTF-8 are left to Swift (which refuses them).
 
+* A profile with ``"protocol": "swift"`` maps the container to a container
+  of another Swift cluster instead of a bucket: everything above holds
+  for it, and the remote cluster's own SLOs and DLOs are answered as
+  Swift answers local ones (see :mod:`shunt.proxy.native`).
+
 Unmapped containers, account requests and every other verb pass straight
 through and never touch the bucket.
 

@@ -36,7 +36,7 @@ from shunt.core.remote import (
     unavailable_response,
 )
 from shunt.core.tombstones import archived_visible
-from shunt.proxy import dlo, restore, slo
+from shunt.proxy import dlo, native, restore, slo
 
 # storage classes S3 cannot read without a restore
 ARCHIVE_CLASSES = frozenset(('GLACIER', 'DEEP_ARCHIVE'))
@@ -170,6 +170,8 @@ class ObjectContext(WSGIContext):
         self.logger = shunt.logger
         # the local 404's tombstone time, if Swift has one for the name
         self.tombstone = None
+        # a remote Swift's DLO (answered as Swift's dlo answers)
+        self.native_dlo = False
         self.started = time.time()
 
     def handle(self, env, start_response, obj):
@@ -219,7 +221,8 @@ class ObjectContext(WSGIContext):
             self.logger.increment('object.hit')
             self.logger.info('%s %s served from %s', req.method, req.path,
                              location_label(self.profile))
-            if not isinstance(resp, dlo.ArchivedDLO):
+            if not isinstance(resp, dlo.ArchivedDLO) and \
+                    not self.native_dlo:
                 start_response = _as_swift_412(start_response)
         return resp(env, start_response)
 
@@ -259,7 +262,10 @@ class ObjectContext(WSGIContext):
         state = archive_state(raw)
         if state:
             headers[ARCHIVE_STATE_HEADER] = state
-        headers['Content-Location'] = object_url(self.profile, key)
+        headers['Content-Location'] = native.object_location(
+            self.shunt.remote, self.profile, key) \
+            if native.is_swift(self.profile) else \
+            object_url(self.profile, key)
         size = int(raw.get('content-length', 0))
         covers = (0, size)
         if s3['ResponseMetadata'].get('HTTPStatusCode') == 206:
@@ -269,8 +275,11 @@ class ObjectContext(WSGIContext):
                 stream.close()
                 raise RemoteError('server', 'unparseable Content-Range from '
                                   'the remote store')
+        swift = native.is_swift(self.profile)
+        if swift and native.is_remote_slo(raw):
+            native.slo_headers(headers, raw)
         try:
-            manifest = self.archived_manifest(req, raw, size)
+            manifest = self.archived_manifest(req, key, raw, size)
         except RemoteError:
             if stream is not None:
                 stream.close()
@@ -281,6 +290,22 @@ class ObjectContext(WSGIContext):
             special = slo.manifest_response(req, headers, manifest) \
                 if slo.wants_manifest(req) else \
                 slo.apply_part_number(req, headers, manifest)
+            if special is not None:
+                if stream is not None:
+                    stream.close()
+                return special
+        elif swift:
+            # a remote DLO: served as the remote cluster serves it
+            try:
+                special = native.dlo_answer(self, req, key, headers, raw,
+                                           size)
+            except RemoteError:
+                if stream is not None:
+                    stream.close()
+                raise
+            # its manifest object itself is answered by the proxy
+            self.native_dlo = native.MANIFEST_HEADER in headers and \
+                not slo.wants_manifest(req)
             if special is not None:
                 if stream is not None:
                     stream.close()
@@ -304,9 +329,16 @@ class ObjectContext(WSGIContext):
         resp.content_length = size
         return resp
 
-    def archived_manifest(self, req, s3_headers, size):
+    def archived_manifest(self, req, key, s3_headers, size):
         """The sidecar manifest of an archived object marked as an SLO
-        (fetched only then), or None."""
+        (fetched only then), or the manifest of a remote Swift's SLO, or
+        None."""
+        if native.is_swift(self.profile):
+            if not native.is_remote_slo(s3_headers):
+                return None
+            return native.load_manifest(
+                self.shunt.remote, self.profile, key, s3_headers, size,
+                self.logger)
         if not slo.is_marked_slo(s3_headers):
             return None
         obj = split_path(req.environ['PATH_INFO'], 4, 4, True)[3]

@@ -20,9 +20,12 @@ way).
   metadata, ``Content-Disposition``/``Content-Encoding``/... and
   ``Etag`` + ``Content-Length``: Swift itself rejects a short or corrupt
   body (499/422) and nothing is stored.
-* An archived SLO (with a valid sidecar, :mod:`shunt.proxy.slo`) is written as
-  an
-  SLO: each segment to the container and name its manifest gives
+* An archived SLO (with a valid sidecar, :mod:`shunt.proxy.slo`, or a
+  remote Swift's SLO, :mod:`shunt.proxy.native`) is written as an
+  SLO: each segment to the container and name its manifest gives (for a
+  remote Swift's SLO not written by the sync daemon, whose names are the
+  remote cluster's: ``<container>_segments/<object>/restore/<timestamp>/
+  <size>/<segment count>/<%08d index>``)
   (containers created if missing, in the storage policy of the object's
   container), each with its ``Etag``; a segment that already exists with
   the same Etag and size is kept and reused. Then the manifest, with
@@ -92,7 +95,7 @@ from swift.common.utils import Timestamp, close_if_possible, split_path
 from swift.common.wsgi import make_pre_authed_request
 from swift.proxy.controllers.base import get_container_info
 
-from shunt.core.headers import PASSED_HEADERS, bare_etag
+from shunt.core.headers import PASSED_HEADERS, SWIFT_SLO, bare_etag
 from shunt.proxy import slo
 
 SWIFT_SOURCE = 'CLOUD_SHUNT_RESTORE'
@@ -395,11 +398,24 @@ def plan(ctx, req, object_headers, s3_headers, size, manifest=None):
                 seg.length > max_file_size for seg in manifest.segments):
             return _skip(ctx, path, 'its SLO manifest has more or larger '
                                     'segments than this cluster accepts')
-        pieces = [Piece(seg_path(seg.container, seg.obj), seg.length,
-                        seg.hash, seg.content_type or
-                        'application/octet-stream')
-                  for seg in manifest.segments]
+        names = [(seg.container, seg.obj) for seg in manifest.segments]
+        if not getattr(manifest, 'local', True):
+            # a remote Swift's SLO whose segments are named after the
+            # remote cluster's containers: never written into local
+            # containers of those names, but beside the object
+            prefix = _segment_prefix(wsgi_to_str(obj), Timestamp.now(),
+                                     size, len(names))
+            names = [(wsgi_to_str(container) + '_segments',
+                      '%s%08d' % (prefix, index))
+                     for index in range(len(names))]
+        pieces = [Piece(seg_path(*name), seg.length, seg.hash,
+                        seg.content_type or 'application/octet-stream')
+                  for name, seg in zip(names, manifest.segments,
+                                       strict=True)]
         return Restore(pieces=pieces, **kwargs)
+    if SWIFT_SLO in s3_headers:
+        return _skip(ctx, path, 'the manifest of this remote SLO could not '
+                                'be used')
     etag = bare_etag(s3_headers.get('etag')).lower()
     if not _MD5.match(etag):
         return _skip(ctx, path, f'its Etag {etag} is not an MD5 (a '

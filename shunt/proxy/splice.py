@@ -187,15 +187,21 @@ HIDDEN = 'CloudShuntHidden'
 
 
 def object_row(name, item, location):
-    """A listing row for one S3 ``Contents`` entry named ``name``."""
-    return {
+    """A listing row for one S3 ``Contents`` entry named ``name``. A
+    remote Swift's entries also carry the row's ``ContentType`` and, for
+    an SLO, its ``SloEtag``: the row then has them as a local one
+    does."""
+    row = {
         'bytes': int(item.get('Size') or 0),
         'hash': str(item.get('ETag') or '').strip('"'),
         'name': name,
-        'content_type': REMOTE_CONTENT_TYPE,
+        'content_type': item.get('ContentType') or REMOTE_CONTENT_TYPE,
         'last_modified': listing_time(item.get('LastModified')),
-        'content_location': [location],
     }
+    if item.get('SloEtag'):
+        row['slo_etag'] = '"%s"' % str(item['SloEtag']).strip('"')
+    row['content_location'] = [location]
+    return row
 
 
 def subdir_row(name, location):

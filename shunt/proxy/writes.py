@@ -50,6 +50,7 @@ from shunt.core import headers as shunt_headers
 from shunt.core import tombstones
 from shunt.core.layout import manifest_key, object_key
 from shunt.core.remote import RemoteError, unavailable_response
+from shunt.proxy import native
 
 # when an archived copy of the container was last hidden by a delete
 HIDDEN_SYSMETA = 'X-Container-Sysmeta-Cloud-Shunt-Hidden'
@@ -171,7 +172,7 @@ class WriteContext(WSGIContext):
             return resp_iter
         close_if_possible(resp_iter)
         self.logger.increment('delete.archived')
-        self.propagate_delete(req)
+        self.propagate_delete(req, head)
         if not self.profile.propagate_delete:
             self.record_hidden(env, env['HTTP_X_TIMESTAMP'])
         return HTTPNoContent(request=req)(env, start_response)
@@ -190,15 +191,23 @@ class WriteContext(WSGIContext):
             self.logger.warning('Could not record the delete on %s: %s',
                                 path, resp.status)
 
-    def propagate_delete(self, req):
+    def propagate_delete(self, req, head=None):
         if not self.profile.propagate_delete:
             return
-        keys = (self.key, manifest_key(
-            self.profile.account, self.profile.container, self.obj,
-            self.profile.custom_prefix))
+        if native.is_swift(self.profile):
+            # no sidecar on a remote Swift: its own SLO manifest
+            keys = (self.key,)
+        else:
+            keys = (self.key, manifest_key(
+                self.profile.account, self.profile.container, self.obj,
+                self.profile.custom_prefix))
         for key in keys:
             try:
-                self.shunt.remote.delete_object(self.profile, key)
+                if native.is_swift(self.profile):
+                    native.delete_remote(self.shunt.remote, self.profile,
+                                         key, head, req)
+                else:
+                    self.shunt.remote.delete_object(self.profile, key)
             except RemoteError as err:
                 # the tombstone already hides it; the copy stays behind
                 self.logger.error('Could not delete %r from %s: %s: %s',
