@@ -15,6 +15,7 @@ import urllib.parse
 import pytest
 
 from shunt.tools.aio import Cluster
+from tests.functional import backends
 from tests.functional.test_objects import quote
 from tests.functional.test_slo import (
     archive_slo,
@@ -23,7 +24,7 @@ from tests.functional.test_slo import (
 )
 
 # archived to S3 and to another Swift (tests.functional.backends; the
-# small-cluster tests at the end run on moto)
+# small-cluster tests at the end run on moto and a remote Swift)
 pytestmark = pytest.mark.remotes('moto', 's3api', 'swift')
 
 MiB = 1024 * 1024
@@ -348,11 +349,14 @@ def test_slo_client_disconnect_removes_segments(aio, env):
 
 # -- a cluster with a small max_file_size ---------------------------------
 
-@pytest.fixture(scope='module')
-def small():
+@pytest.fixture(scope='module',
+                params=backends.backends_for(('moto', 'swift')))
+def small(request):
+    """A cluster of its own, archiving to moto or a remote Swift (whose
+    objects may be larger than this cluster's max_file_size)."""
     keep = bool(os.environ.get('CLOUD_SHUNT_KEEP_STATE'))
     cluster = Cluster(reload_interval=0, keep_state_dir=keep,
-                      max_file_size=8 * MiB,
+                      max_file_size=8 * MiB, s3_backend=request.param,
                       filter_conf={'restore_segment_size': 3 * MiB})
     cluster.start()
     try:
