@@ -1,0 +1,166 @@
+"""The sync daemon archiving into a remote Swift cluster, against
+python-swiftclient uploading the same bytes to that cluster in the same
+run (issue 14: ratio >= 0.85).
+
+One all-in-one cluster (one container node) whose archive is the second,
+independent Swift cluster (backend ``swift``); the daemon runs ``--once``:
+
+* **large objects**: ``--large-count`` objects of ``--large-mib`` MiB
+  (default 3 x 64 MiB) archived with ``retain_local: false`` — the daemon
+  reads each from the local cluster, PUTs it to the remote one with its
+  Etag (checked there), verifies it with a HEAD and deletes the local copy
+  — against ``swiftclient.Connection.put_object`` of the same bytes (from
+  memory, with the Etag) into the same remote cluster, at the same
+  concurrency. Ratio of MB/s;
+* **small objects** (``--count``, default 0: off): 4 KiB objects the same
+  way, objects/s.
+
+A daemon pass's time counts from its start to its exit, less the time of a
+pass with nothing to do (process start, rings, one container), as in
+:mod:`tests.bench.bench_sync`. Run::
+
+    python tests/bench/bench_swift_archive.py [--quick] [--large-mib M]
+        [--large-count N] [--count N] [--json PATH]
+
+(not part of the test run; ``--quick``: 2 x 16 MiB.)
+"""
+
+import argparse
+import concurrent.futures
+import hashlib
+import json
+import os
+import sys
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+
+from shunt.tools.aio import Cluster  # noqa: E402
+from tests.bench.bench_sync import (  # noqa: E402
+    CONCURRENCY,
+    SMALL_SIZE,
+    SyncBench,
+    log,
+    print_table,
+)
+from tests.bench.common import MiB, Row, median  # noqa: E402
+
+TARGET = 0.85
+SMALL_TARGET = 0.8
+
+
+class SwiftArchiveBench(SyncBench):
+    """:class:`SyncBench` with a remote Swift as the archive and
+    python-swiftclient as the direct upload."""
+
+    def __init__(self, args):
+        self.args = args
+        self.aio = Cluster(reload_interval=15, keep_state_dir=args.keep_state,
+                           s3_backend='swift',
+                           sync_conf={'concurrency': CONCURRENCY,
+                                      'read_timeout': 60,
+                                      'verification_slack': 3600,
+                                      'log_level': 'WARNING'})
+        self.counter = None
+
+    def start(self):
+        self.aio.start()
+        url, _ = self.aio.token()
+        self.account = urllib.parse.urlsplit(url).path.split('/')[2]
+        self.conn = self.aio.swift_conn(retries=2)
+        self.remote = self.aio.remote
+
+    def direct_puts(self, container, count, body):
+        """Seconds python-swiftclient takes to put ``count`` objects of
+        ``body`` (with their Etag) into the remote ``container``,
+        CONCURRENCY at a time, one connection per thread (reused)."""
+        etag = hashlib.md5(body).hexdigest()
+        remote = self.remote
+        remote.create_container(container)
+
+        def put(i):
+            # remote.conn(): one connection per thread, reused
+            remote.conn().put_object(container, f'obj-{i:06d}', body,
+                                     etag=etag, content_length=len(body))
+        with concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
+            # the workers authenticate before the clock starts
+            list(pool.map(lambda _: remote.conn().head_account(),
+                          range(CONCURRENCY * 2)))
+            t0 = time.monotonic()
+            list(pool.map(put, range(count)))
+        seconds = time.monotonic() - t0
+        conn = remote.conn()
+        for i in range(count):
+            conn.delete_object(container, f'obj-{i:06d}')
+        return seconds
+
+    def archive(self, key, title, count, size, unit, target, empty):
+        body = os.urandom(size)
+        container = f'bench-{key}'
+        names = [f'obj-{i:06d}' for i in range(count)]
+        log(f'{title}: writing {count} x {size} bytes into Swift')
+        self.put_many(container, names, body)
+        self.map(self.archive_profile(container))
+        log(f'{title}: daemon pass')
+        seconds, _ = self.sync_pass()
+        if not self.archived_all(container, names):
+            raise RuntimeError(f'{title}: the pass did not archive all')
+        daemon = max(seconds - empty, 1e-3)
+        log(f'{title}: python-swiftclient, {count} puts, concurrency '
+            f'{CONCURRENCY}')
+        direct = self.direct_puts(f'bench-direct-{key}', count, body)
+        if unit == 'MB/s':
+            measured = count * size / daemon / 1e6
+            limit = count * size / direct / 1e6
+        else:
+            measured, limit = count / daemon, count / direct
+        return Row(key, title, measured, limit, unit, target,
+                   samples={'pass_s': seconds, 'empty_pass_s': empty,
+                            'swiftclient_s': direct},
+                   note=f'daemon pass {seconds:.2f}s (of which {empty:.2f}s '
+                        f'a pass with nothing to do), python-swiftclient '
+                        f'{direct:.2f}s; concurrency {CONCURRENCY}; archive '
+                        f'mode (read, PUT with Etag, verify HEAD, local '
+                        f'DELETE) vs PUT only')
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--quick', action='store_true',
+                        help='2 x 16 MiB')
+    parser.add_argument('--large-mib', type=int, default=64)
+    parser.add_argument('--large-count', type=int, default=3)
+    parser.add_argument('--count', type=int, default=0,
+                        help='4 KiB objects too (default: none)')
+    parser.add_argument('--json', help='write the rows to this file')
+    parser.add_argument('--keep-state', action='store_true')
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.large_mib, args.large_count = 16, 2
+    bench = SwiftArchiveBench(args)
+    rows = []
+    try:
+        bench.start()
+        log('a pass with nothing to do')
+        empty = median([bench.empty_pass('bench-empty')[0]
+                        for _ in range(2)])
+        rows.append(bench.archive(
+            'large', f'archive {args.large_mib} MiB objects to Swift',
+            args.large_count, args.large_mib * MiB, 'MB/s', TARGET, empty))
+        if args.count:
+            rows.append(bench.archive(
+                'small', f'archive {args.count} x 4 KiB objects to Swift',
+                args.count, SMALL_SIZE, 'obj/s', SMALL_TARGET, empty))
+    finally:
+        bench.stop()
+    print_table(rows)
+    if args.json:
+        with open(args.json, 'w') as fp:
+            json.dump({'rows': [r.as_dict() for r in rows]}, fp, indent=1)
+    return 0 if all(r.met is not False for r in rows) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
