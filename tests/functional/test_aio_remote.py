@@ -204,6 +204,46 @@ def test_remote_account_profile_reads_through_the_shunt(
     assert err.value.http_status == 404
 
 
+def test_clusters_mapping_each_other_never_ping_pong(
+        aio, remote, swift_conn, tester, mappings, unique_name):
+    """The remote runs the shunt too, mapping the remote container back
+    to the local one: the shunt's requests carry the bypass header, so a
+    miss is one remote request and a 404, a listing is spliced once."""
+    container = unique_name('loop')
+    swift_conn.put_container(container)
+    swift_conn.put_object(container, 'local-only', b'here')
+    rc = remote.container_for(tester.account, container)
+    remote.create_container(rc)
+    remote.conn().put_object(rc, 'remote-only', b'there')
+    mappings([aio.profile(tester.account, container)])
+    remote.write_mappings([{
+        'account': aio_remote.REMOTE_ACCOUNT, 'container': rc,
+        'protocol': 'swift', 'aws_endpoint': aio.auth_url,
+        'aws_identity': 'test:tester', 'aws_secret': 'testing',
+        'aws_bucket': container, 'merge_namespaces': True}])
+    try:
+        since = aio.proxy_log_offset()
+        with pytest.raises(ClientException) as err:
+            swift_conn.get_object(container, 'nowhere')
+        assert err.value.http_status == 404
+        names = [row['name'] for row in
+                 swift_conn.get_container(container)[1]]
+        assert names == ['local-only', 'remote-only']
+        assert swift_conn.get_object(container, 'remote-only')[1] == \
+            b'there'
+        log = aio.proxy_log_since(since)
+        # only the client's requests reached the local proxy
+        assert log.count(f'/{container}/nowhere') == 1, log
+        listings = [line for line in log.splitlines()
+                    if f' GET /v1/{tester.account}/{container}' in line and
+                    f'/{container}/' not in line]
+        assert len(listings) == 1, log
+        # while a client of the remote does see the local cluster there
+        assert remote.conn().get_object(rc, 'local-only')[1] == b'here'
+    finally:
+        remote.write_mappings([])
+
+
 def test_s3_only_helpers_refuse(aio):
     with pytest.raises(ClusterError, match='remote Swift'):
         aio.s3_client()
