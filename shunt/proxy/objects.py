@@ -119,12 +119,17 @@ class RemoteBody:
                 return
             logger, sent = self.ctx.logger, 0
             # a small first read keeps the first byte as early as Swift's
-            # own; large reads after it keep the CPU per byte low
+            # own (a body that can say what it has, a remote Swift's, hands
+            # over whatever arrived: a remote large object its cluster
+            # sends slowly starts at once); large reads after it keep the
+            # CPU per byte low
             size = min(FIRST_READ, self.ctx.shunt.chunk_size)
-            while chunk := stream.read(size):
+            read = getattr(stream, 'read1', None) or stream.read
+            while chunk := read(size):
                 if not sent:
                     logger.timing_since('object.first_byte_time',
                                         self.ctx.started)
+                    read = stream.read
                 sent += len(chunk)
                 yield chunk
                 size = self.ctx.shunt.chunk_size

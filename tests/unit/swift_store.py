@@ -45,6 +45,8 @@ class Store:
         self.objects = {}  # WSGI path -> (metadata, body)
         self.containers = set()
         self.tombstones = {}
+        # WSGI path -> seconds a GET's body stalls after its first byte
+        self.stalls = {}
         self.calls = []
 
     def make_container(self, path):
@@ -143,6 +145,10 @@ class Store:
                         conditional_response=True,
                         conditional_etag=resolve_etag_is_at_header(req,
                                                                    meta))
+        stall = self.stalls.get(path)
+        if stall and req.method == 'GET' and not req.range:
+            resp.app_iter = _stalling(body, stall)
+            resp.content_length = len(body)
 
         def as_proxy(status, headers, exc_info=None):
             if status.startswith('412'):
@@ -209,6 +215,13 @@ class Store:
         body = json.dumps(rows).encode('ascii')
         return Response(body=body, content_type='application/json',
                         charset='utf-8')
+
+
+def _stalling(body, seconds):
+    import eventlet
+    yield body[:1]
+    eventlet.sleep(seconds)
+    yield body[1:]
 
 
 def _wsgi(name):

@@ -225,6 +225,7 @@ class Server:
         self.store.objects.clear()
         self.store.containers.clear()
         self.store.calls.clear()
+        self.store.stalls.clear()
         self.front.seen.clear()
         for name in ('rc', 'rc_segments'):
             self.store.make_container('/v1/AUTH_remote/' + name)
@@ -589,3 +590,28 @@ def test_copy_of_the_dlo_manifest(copy_world):
     assert_same(world.call('/v1/AUTH_a/ctl/again'),
                 world.call('/v1/AUTH_a/ctl/dlo'),
                 volatile=VOLATILE | {'x-timestamp', 'last-modified'})
+
+
+@pytest.mark.skipif(
+    not hasattr(__import__('shunt.core.swift_http', fromlist=['x'])
+                .StreamingBody, 'read1'),
+    reason='the remote Swift body has no read1 (requested of H1)')
+def test_a_slow_remote_body_starts_at_once(world):
+    """The first bytes go out as they arrive, not once a full read is
+    there: a remote large object its cluster sends slowly (its dlo's rate
+    limit) starts at once, and a remote failure later breaks the client's
+    response instead of happening before it."""
+    import time
+    put(world.remote_inner, '/v1/AUTH_remote/rc/slow', b'x' * 5000,
+        {'X-Timestamp': TS.internal})
+    world.remote.stalls['/v1/AUTH_remote/rc/slow'] = 1.5
+    env = Request.blank('/v1/AUTH_a/c/slow').environ
+    started = time.time()
+    body = world.app(env, lambda *args: None)
+    chunks = iter(body)
+    try:
+        first = next(chunks)
+        assert first and time.time() - started < 1.0
+        assert first + b''.join(chunks) == b'x' * 5000
+    finally:
+        body.close()
