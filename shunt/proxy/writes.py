@@ -70,6 +70,8 @@ class WriteContext(WSGIContext):
         self.profile = profile
         self.logger = shunt.logger
         self.swift_source = swift_source
+        # the archived copy's HeadObject answer, when one was made
+        self.seen_head = None
 
     def handle(self, env, start_response, obj):
         self.obj = obj
@@ -100,10 +102,11 @@ class WriteContext(WSGIContext):
         """The Etag of whatever is archived under the name, best effort:
         a local object's delete does not wait on a failing remote."""
         try:
-            return self.shunt.remote.head_object(
-                self.profile, self.key).get('ETag', '')
+            self.seen_head = self.shunt.remote.head_object(self.profile,
+                                                           self.key)
         except RemoteError as err:
             return '' if err.kind == 'not_found' else None
+        return self.seen_head.get('ETag', '')
 
     def unavailable(self, req, err):
         self.logger.increment('remote_error.%s' % err.kind)
@@ -151,7 +154,7 @@ class WriteContext(WSGIContext):
             resp_iter = self._app_call(env)
             if self._get_status_int() // 100 == 2 and etag:
                 # an archived copy existed and is hidden now
-                self.propagate_delete(req)
+                self.propagate_delete(req, self.seen_head)
                 if not self.profile.propagate_delete:
                     self.record_hidden(env, env['HTTP_X_TIMESTAMP'])
             start_response(self._response_status, self._response_headers,

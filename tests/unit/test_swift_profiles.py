@@ -161,6 +161,7 @@ class World:
                 'aws_identity': 'remote:tester', 'aws_secret': 'testing',
                 'merge_namespaces': True}
         conf.update(profile)
+        self.rc = 'rc-c' if conf['container'] == '/*' else 'rc'
         path = write_mapping(tmp_path / 'm.json', [conf])
         self.logger = FakeLogger()
         remotes = Remotes(S3Remote(), SwiftRemote(fail_fast=FailFast(0, 0),
@@ -188,11 +189,11 @@ class World:
                  name + '/', headers)
         if ours:
             headers['X-Object-Meta-Swift-Timestamp'] = TS.internal
-            make_slo(self.remote_inner, '/v1/AUTH_remote/rc', name,
-                     'rc_segments', 'segs/%s/' % name, headers)
+            make_slo(self.remote_inner, '/v1/AUTH_remote/' + self.rc, name,
+                     self.rc + '_segments', 'segs/%s/' % name, headers)
         else:
-            make_slo(self.remote_inner, '/v1/AUTH_remote/rc', name,
-                     'rc_segments', name + '/', headers)
+            make_slo(self.remote_inner, '/v1/AUTH_remote/' + self.rc, name,
+                     self.rc + '_segments', name + '/', headers)
 
     def dlo(self, name='dlo', ours=True):
         headers = {'Content-Type': 'video/x-dlo',
@@ -204,8 +205,8 @@ class World:
             prefix = 'segs/%s/' % name
         else:
             prefix = name + '/'
-        make_dlo(self.remote_inner, '/v1/AUTH_remote/rc', name,
-                 'rc_segments', prefix, headers)
+        make_dlo(self.remote_inner, '/v1/AUTH_remote/' + self.rc, name,
+                 self.rc + '_segments', prefix, headers)
 
 
 def cluster_top(app):
@@ -227,7 +228,7 @@ class Server:
         self.store.calls.clear()
         self.store.stalls.clear()
         self.front.seen.clear()
-        for name in ('rc', 'rc_segments'):
+        for name in ('rc', 'rc_segments', 'rc-c', 'rc-c_segments'):
             self.store.make_container('/v1/AUTH_remote/' + name)
 
 
@@ -615,3 +616,37 @@ def test_a_slow_remote_body_starts_at_once(world):
         assert first + b''.join(chunks) == b'x' * 5000
     finally:
         body.close()
+
+
+def test_all_containers_profile(tmp_path, server):
+    """A ``/*`` profile: the remote container is the prefix plus the local
+    container, its segments in ``<that>_segments``."""
+    server.reset()
+    native.manifests.clear()
+    world = World(tmp_path, server, container='/*', aws_bucket='rc-')
+    world.slo()
+    world.dlo()
+    assert_same(*world.both('slo'))
+    assert_same(*world.both('slo', query='?multipart-manifest=get'))
+    shunted, local = world.both('dlo')
+    assert_same(shunted, local)
+    assert shunted.headers['X-Object-Manifest'] == 'segs/dlo/'
+    rows = json.loads(world.call('/v1/AUTH_a/c?format=json').body)
+    assert [r['name'] for r in rows] == ['dlo', 'slo']
+    assert rows[0]['content_location'] == [
+        world.server.base_url + '/auth/v1.0;rc-c']
+
+
+def test_delete_of_a_local_and_remote_slo(tmp_path, server):
+    """A name both local and archived: Swift deletes the local one, and
+    the remote SLO goes with its segments for ?multipart-manifest=delete
+    (the HEAD made for the tombstone says it is an SLO)."""
+    server.reset()
+    native.manifests.clear()
+    world = World(tmp_path, server, propagate_delete=True)
+    world.slo()
+    put(world.local_inner, '/v1/AUTH_a/c/slo', b'local')
+    resp = world.call('/v1/AUTH_a/c/slo?multipart-manifest=delete',
+                      'DELETE')
+    assert resp.status_int in (200, 204)
+    assert not [p for p in world.remote.objects if '/rc' in p]
