@@ -332,3 +332,34 @@ def test_buckets_filled_by_1space_are_taken_over_without_uploads(sync_env):
         status, headers, got = env.request('GET', container, 'obj')
         assert (status, got) == (200, body), container
         assert headers['x-object-meta-color'] == 'blue'
+
+
+@pytest.mark.s3_backends('swift', reason='the remote Swift keeps the '
+                         'X-Timestamp a client sends when allowed to')
+def test_remote_swift_keeps_timestamps_and_exact_values(sync_env):
+    """On a remote Swift whose gatekeeper lets clients set X-Timestamp
+    (``shunt_inbound_x_timestamp = false``) the archived copy has the
+    local object's own X-Timestamp; metadata values and the content type
+    arrive exactly as they were (1space lower-cased them), and the
+    remote container was created by the daemon."""
+    env = sync_env
+    remote = env.cluster.remote
+    remote.restart_proxy(keep_timestamps=True)
+    try:
+        c = new_container(env, 'keepts')
+        env.map(env.profile(c))
+        meta = {'Mixed': 'Blue Sky', 'Unicode': META['Unicode']}
+        env.put(c, 'obj', b'exact', content_type='Text/X-Mixed; Charset=A',
+                meta=meta, headers={'Content-Disposition': 'Inline'})
+        local = _local_timestamp(env, c, 'obj')
+        env.run()
+        head = remote.head(remote.container_for(env.account, c), 'obj')
+        assert Timestamp(head['x-timestamp']) == local
+        got = env.archived(c, 'obj')
+        assert got['swift_timestamp'] == local
+        assert got['content_type'] == 'Text/X-Mixed; Charset=A'
+        assert got['meta']['mixed'] == 'Blue Sky'
+        assert got['meta']['unicode'] == META['Unicode']
+        assert head['content-disposition'] == 'Inline'
+    finally:
+        remote.restart_proxy(keep_timestamps=False)
