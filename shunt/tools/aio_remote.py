@@ -19,7 +19,11 @@ accident --
   (non-admin of ``AUTH_remote``), ``remote2:tester2``/``testing2`` (admin
   of ``AUTH_remote2``) and ``reseller:admin``/``reseller-key``
   (``.reseller_admin``: with ``remote_account: AUTH_remote2`` a profile
-  works in another account than its user's).
+  works in another account than its user's). There is no Keystone (none
+  can be installed here): ``keystone_v2``/``keystone_v3`` profiles are
+  covered by unit tests only;
+* its own ``max_file_size`` (Swift's default unless given): a remote may
+  hold objects larger than the local cluster accepts.
 
 Its proxy runs Swift's usual pipeline (tempauth, copy, slo, dlo, versioned
 writes, symlink) and this project's ``cloud_shunt`` with a mapping file of
