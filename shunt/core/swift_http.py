@@ -83,7 +83,8 @@ class SwiftResponse:
 
 class StreamingBody:
     """A remote response body read on demand, like botocore's:
-    ``read(n)``, iteration, ``iter_chunks(n)``, ``close()``. Its
+    ``read(n)``, ``read1(n)``, iteration, ``iter_chunks(n)``,
+    ``close()``. Its
     connection goes back to the pool once the body has been read to the
     end; read failures raise :class:`RemoteError` (``timeout`` or
     ``connection``)."""
@@ -96,15 +97,28 @@ class StreamingBody:
         self._done = False
 
     def read(self, amt=None):
+        """Up to ``amt`` bytes (all that is left when None), waiting for
+        them; ``b''`` at the end."""
+        data = self._read(self._resp.raw.read, amt)
+        if amt is None and not self._done:
+            self._finish(reusable=True)
+        return data
+
+    def read1(self, amt=None):
+        """The bytes that have arrived (at least one, waiting for it), up
+        to ``amt``; ``b''`` only at the end."""
+        return self._read(self._resp.raw.read1, amt)
+
+    def _read(self, method, amt):
         if self._done:
             return b''
         try:
-            data = self._resp.raw.read(amt, decode_content=False)
+            data = method(amt, decode_content=False)
         except Exception as err:
             self._finish(reusable=False)
             raise RemoteError(exception_kind(err), 'reading %s: %s' % (
                 self._what, type(err).__name__)) from None
-        if amt is None or (not data and amt != 0):
+        if not data and amt != 0:
             self._finish(reusable=True)
         return data
 

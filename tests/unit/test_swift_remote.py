@@ -6,6 +6,7 @@ import io
 import logging
 import socket
 import threading
+import time
 
 import pytest
 from swift.common.swob import str_to_wsgi
@@ -860,3 +861,21 @@ def test_swift_post_headers():
                    'Cache-Control': 'no-cache',
                    'Content-Encoding': 'gzip',
                    'Content-Language': 'fr'}
+
+
+def test_read1_hands_over_what_has_arrived(fake, remote):
+    fake.put('AUTH_remote', 'rc', 'stall', b'abcdef')
+    fake.body_stall['/v1/AUTH_remote/rc/stall'] = 0.5
+    profile = make_profile(fake)
+    body = remote.get_object(profile, 'stall')['Body']
+    started = time.monotonic()
+    assert body.read1(65536) == b'a'
+    assert time.monotonic() - started < 0.4
+    rest = b''
+    while chunk := body.read1(65536):
+        rest += chunk
+    assert rest == b'bcdef'
+    assert body.read1(10) == b''
+    # read to the end: its connection serves the next request
+    remote.head_object(profile, 'stall')
+    assert len({r.peer for r in storage_requests(fake)}) == 1
