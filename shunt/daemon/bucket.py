@@ -131,6 +131,15 @@ def remote_version(head):
     return parse_timestamp(meta.get(shunt_headers.TIMESTAMP_META))
 
 
+def as_written(size, etag, meta):
+    """A ``HeadObject``-shaped record of what one ``PutObject`` wrote
+    (``size`` bytes with ``ContentLength``, ``meta`` as its metadata) when
+    its answer carried ``etag``: what a HEAD just after it would show
+    unless another writer overwrote the key meanwhile."""
+    return {'ContentLength': size, 'ETag': '"%s"' % etag,
+            'Metadata': dict(meta)}
+
+
 def same_content(head, size, etag, alt=None):
     """Does the bucket copy (a ``HeadObject`` answer) hold these bytes?
     ``etag`` is the bare S3 Etag they make when uploaded the usual way;

@@ -110,7 +110,8 @@ see also ``etc/container-server.conf-sample``):
 ``max_pool_connections = 100``, ``s3_max_attempts = 3``
     The S3 client's, as in the shunt's filter section.
 ``slo_workers = 10``, ``part_size = 67108864``, ``max_put_size``,
-``stale_retry_delay = 60``
+``stale_retry_delay = 60``, ``small_object_size = 262144``,
+``conditional_put = true``, ``verify_with_head = false``
     The row handler's (see :mod:`shunt.daemon.rows`,
     :mod:`shunt.daemon.transfer`).
 ``log_name = cloud-shunt-sync``, ``log_level``, ``log_facility``,
@@ -185,6 +186,9 @@ pipeline = catch_errors proxy-logging cache proxy-server
 [app:proxy-server]
 use = egg:swift#proxy
 account_autocreate = true
+# large objects are read in 1 MiB chunks (fewer, bigger steps per byte; the
+# MD5 of such chunks is computed in a thread while they are sent)
+object_chunk_size = 1048576
 
 [filter:cache]
 use = egg:swift#memcache
@@ -465,6 +469,10 @@ class CloudShuntSync(Daemon):
         mappings = self.mappings()
         if mappings is None:
             return False, []
+        if not dry_run:
+            # the remote clients are built before the rows (once per
+            # endpoint and identity; later passes find them built)
+            self.handler.warm(mappings)
         ok, reports = True, []
         self.locator.listing_failures = 0
         for target in self.locator.targets(mappings, self.list_containers):

@@ -23,6 +23,10 @@ What
     bucket is filled, a new selection is applied to old rows and so on.
     Credentials and timeouts are not part of it. ``profile`` holds a
     log-safe summary of the same (never a secret).
+``restarted``
+    When the walk last started from row 0 (epoch seconds): an own row
+    written after it is new to this node (a hint, see
+    :meth:`shunt.daemon.walker.ContainerWalk.fresh`).
 ``point1``
     Every row with a ROWID up to it has been looked at by this node's *own*
     pass: the rows this node owns were handled, or are in ``retries``.

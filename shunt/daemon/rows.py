@@ -37,6 +37,14 @@ Object rows, in order:
    ``swift-timestamp``): **noop**; the same bytes with other metadata (a
    POST): copied onto itself with the new metadata, **metadata**; a later
    Swift version in the bucket: **skipped** (a newer row follows).
+   A *fresh* row (an own row written after this node's walk of the DB
+   began: new to this node, see :mod:`shunt.daemon.walker`) of a small
+   object read in step 4 skips this HEAD when the store honours
+   ``If-None-Match`` (``conditional_put``, see
+   :mod:`shunt.daemon.transfer`): it is written with ``If-None-Match: *``,
+   which the store refuses (412) when the key exists, atomically — no copy
+   is ever overwritten unseen, which a HEAD then a PUT cannot promise —
+   and a refused row goes through this HEAD as any other.
 7. Otherwise **uploaded** (:mod:`shunt.daemon.transfer`; SLOs:
    :mod:`shunt.daemon.upload`; what is written: :mod:`shunt.daemon.bucket`):
    plain objects and DLO manifests (their own body, with
@@ -63,6 +71,20 @@ Object rows, in order:
    or rewritten since). A crash between the manifest's delete and its
    segments' leaves those segments in place. A DLO's segments are never
    deleted (they are objects of their own).
+   After a single ``PutObject`` (every plain object up to 5 GiB) the
+   verification is that PUT's own answer, not a HEAD: it was sent with
+   ``Content-MD5`` and the metadata naming this version, and its Etag is
+   checked to be the local one, so the store held exactly this version
+   (size, bytes, ``swift-timestamp``) when it answered. A HEAD a moment
+   later would only add a check against another writer overwriting the
+   key in between, and that check cannot be complete (the same write
+   could land just after the HEAD, before the local delete); what guards
+   the local copy is the delete that loses to every newer local version
+   (a newer version's own upload and delete follow), and in this process
+   rows of one object are handled one at a time (an older version's
+   upload never lands after a newer one's). ``verify_with_head = true``
+   keeps the HEAD. Multipart uploads, copies in place and up-to-date
+   copies are verified by a HEAD (the last one by the HEAD of step 6).
 
 Profiles with ``"protocol": "swift"`` (another Swift cluster): steps 1-5
 and the archive delete of step 8 are the same; the remote side (6, 7 and
@@ -86,7 +108,12 @@ StatsD (the logger's prefix): ``uploaded``, ``bytes``, ``metadata``,
 ``noop``, ``archived``, ``kept``, ``remote_deleted``, ``skipped``,
 ``gone``, ``failures.<kind>``, ``stale_uploads_aborted``.
 
-Options: ``stale_retry_delay`` (seconds before a row a stale replica
+Rows of one object (``account/container/name``) are handled one at a
+time per process, in the order they started; rows of other objects in
+parallel (``concurrency``).
+
+Options: ``verify_with_head`` (default false: see step 8),
+``stale_retry_delay`` (seconds before a row a stale replica
 answered is tried again, default 60), ``small_object_size`` (bytes, default
 262144: objects up to this size are read with one GET and sent from
 memory, so at most ``concurrency`` times this is held; 0 disables it for
@@ -96,9 +123,11 @@ the upload options are
 :mod:`shunt.daemon.transfer`'s.
 """
 
+import contextlib
 import enum
 import time
 
+import eventlet
 from swift.common.http import (
     HTTP_CONFLICT,
     HTTP_NOT_FOUND,
@@ -297,13 +326,49 @@ class RowHandler:
         self.small_size = int(conf.get('small_object_size', SMALL_SIZE))
         self.clock_skew = float(conf.get('remote_clock_skew',
                                          DEFAULT_CLOCK_SKEW))
+        self.verify_with_head = config_true_value(conf.get(
+            'verify_with_head', False))
+        # the objects whose rows are in flight: (account, container, name)
+        # -> an Event sent when that row is done
+        self._busy = {}
+
+    def warm(self, profiles):
+        """Build the remote clients of these profiles now (at a pass's
+        start), not on the first row; a profile whose client cannot be
+        built is left to fail on its rows."""
+        try:
+            self.remote.warm(profiles)
+        except Exception as err:
+            self.logger.warning('Could not prepare the remote clients: %s',
+                                err)
+
+    @contextlib.contextmanager
+    def _exclusive(self, profile, name):
+        """Rows of one object are handled one at a time in this process
+        (in the order they started): a row's upload never overlaps
+        another of the same key, so an older version's upload can never
+        land after a newer one's."""
+        key = (profile.account, profile.container, name)
+        while key in self._busy:
+            self._busy[key].wait()
+        done = self._busy[key] = eventlet.event.Event()
+        try:
+            yield
+        finally:
+            del self._busy[key]
+            done.send()
 
     # -- the row ------------------------------------------------------------
 
-    def handle(self, profile, row, now=None):
+    def handle(self, profile, row, now=None, fresh=False):
+        """``fresh``: the walker's word that this node never handled the
+        row (an own row written after its walk began): a small object is
+        then written with ``If-None-Match: *`` instead of a HEAD first
+        where the store honours it."""
         now = time.time() if now is None else now
         try:
-            outcome = self._handle(profile, row, now)
+            with self._exclusive(profile, row['name']):
+                outcome = self._handle(profile, row, now, fresh)
         except RowLater:
             raise
         except Exception as err:
@@ -341,7 +406,7 @@ class RowHandler:
         self.logger.exception('Unexpected error handling a row')
         return RowFailed('local', f'{type(err).__name__}: {err}')
 
-    def _handle(self, profile, row, now):
+    def _handle(self, profile, row, now, fresh=False):
         name = row['name']
         pattern = profile.exclude_pattern
         if pattern is not None and pattern.pattern and pattern.match(name):
@@ -392,7 +457,8 @@ class RowHandler:
                                                  policy)
                 outcome = Outcome(outcome)
             else:
-                outcome, head = self._sync(profile, key, local, policy)
+                outcome, head = self._sync(profile, key, local, policy,
+                                           fresh)
         except upload.LocalGone:
             # deleted since the HEAD (another replica archived it, a
             # client deleted it): ends like a HEAD 404 does
@@ -405,7 +471,7 @@ class RowHandler:
         if profile.protocol == 'swift':
             self.native.verify(profile, key, head)
         else:
-            if outcome is not Outcome.NOOP or head is None:
+            if head is None:
                 head = self.transfer.remote_head(profile, key)
             self._verify(key, local, head)
         return self._delete_local(profile, local, policy)
@@ -489,14 +555,28 @@ class RowHandler:
 
     # -- bucket side --------------------------------------------------------
 
-    def _sync(self, profile, key, local, policy):
-        """Bring the bucket copy up to date; ``(outcome, head)`` (the
-        HEAD when it showed the copy up to date)."""
+    def _sync(self, profile, key, local, policy, fresh=False):
+        """Bring the bucket copy up to date; ``(outcome, head)``: the
+        HEAD when it showed the copy up to date, or what a single
+        ``PutObject`` wrote (its answer verified it), else None."""
         try:
             meta, content_type, extra = bucket.object_params(
                 local.headers, local.version, slo=local.is_slo)
         except bucket.BadMetadata as err:
             raise RowFailed('invalid', str(err), permanent=True)
+        if fresh and local.body is not None and local.manifest is None and \
+                self.transfer.writes_if_absent(profile):
+            # new here: written only if the key is absent (atomically, no
+            # HEAD first); a key that exists is compared as usual
+            try:
+                sent = self.transfer.upload_plain(
+                    profile, key, local, policy, meta, content_type, extra,
+                    if_absent=True)
+            except RemoteError as err:
+                if not upload.precondition_failed(err):
+                    raise
+            else:
+                return self._put_done(local, meta, sent)
         head = self.transfer.remote_head(profile, key)
         state = bucket.remote_state(head, local.version, local.size,
                                     local.etag, meta, content_type, extra,
@@ -525,8 +605,22 @@ class RowHandler:
         else:
             sent = self.transfer.upload_plain(profile, key, local, policy,
                                               meta, content_type, extra)
+            if local.size <= self.transfer.max_put_size:
+                return self._put_done(local, meta, sent)
         self.logger.update_stats('bytes', sent)
         return Outcome.UPLOADED, None
+
+    def _put_done(self, local, meta, sent):
+        """A single ``PutObject`` wrote the version: with Content-MD5, and
+        :meth:`Transfer.upload_plain` checked that its answer had the local
+        Etag, so the bucket held exactly this version (size, bytes, the
+        metadata with ``swift-timestamp``) when it answered; that answer
+        stands for the verification HEAD unless ``verify_with_head``."""
+        self.logger.update_stats('bytes', sent)
+        if self.verify_with_head:
+            return Outcome.UPLOADED, None
+        return Outcome.UPLOADED, bucket.as_written(local.size, local.etag,
+                                                   meta)
 
     def _verify(self, key, local, head):
         if head is None:

@@ -29,7 +29,19 @@ S3 client (``remote``) and does every upload a row needs:
   before the bucket copy is verified. An upload initiated *after* ours
   by a daemon that is then killed is left to the first rule.
 
-Options (the ``[cloud-shunt-sync]`` section): ``slo_workers`` (parts
+Conditional writes: a new small object (see :mod:`shunt.daemon.rows`,
+step 6) is written with ``If-None-Match: *`` instead of a HEAD first, but
+only to a store seen to honour it: before the first such write, once per
+store (endpoint and bucket) and process, the daemon writes an empty
+object at ``.cloud-shunt-sync/if-none-match-probe/<random>`` (outside the
+layout: no container shows it), writes it again with the header (a store
+that honours it answers 412) and deletes it. While that runs, after it
+failed (retried 5 minutes later), and for a store that ignores the header
+(logged), a HEAD comes first as before. The bucket credentials need the
+right to delete for the probe to leave nothing behind.
+
+Options (the ``[cloud-shunt-sync]`` section): ``conditional_put`` (default
+true; false: always a HEAD first), ``slo_workers`` (parts
 uploaded at once per object, default 10), ``part_size`` (bytes per part
 of an object uploaded in fixed parts, default 64 MiB), ``max_put_size``
 (largest single ``PutObject``, default 5 GiB).
@@ -37,11 +49,12 @@ of an object uploaded in fixed parts, default 64 MiB), ``max_put_size``
 
 import hashlib
 import time
+import uuid
 
 import eventlet
 from swift.common.http import is_success
 from swift.common.internal_client import UnexpectedResponse
-from swift.common.utils import close_if_possible
+from swift.common.utils import close_if_possible, config_true_value
 
 from shunt.core import headers as shunt_headers
 from shunt.core.layout import manifest_key
@@ -57,6 +70,11 @@ from shunt.daemon import bucket, upload
 from shunt.daemon.upload import Failed
 
 POLICY_INDEX = 'X-Backend-Storage-Policy-Index'
+# the key of the If-None-Match probe: outside the layout (no container
+# listing shows it), an empty object deleted at once
+PROBE_PREFIX = '.cloud-shunt-sync/if-none-match-probe/'
+# seconds before a failed probe is tried again
+PROBE_RETRY = 300
 
 
 def md5_hex(body):
@@ -77,6 +95,13 @@ class Transfer:
                                          upload.MAX_PUT_SIZE))
         self.stale_upload_age = 60
         self.started = time.time()
+        self.conditional_put = config_true_value(conf.get(
+            'conditional_put', True))
+        # per store (endpoint, bucket): True when it refused a PutObject
+        # with If-None-Match: * on a key it holds, False when it wrote it
+        # (it ignores the header); see probe_if_absent
+        self.honours_if_absent = {}
+        self._probe_after = {}
 
     def _local(self, method, path, headers, acceptable=(2,)):
         return self.swift.make_request(method, path, headers, acceptable)
@@ -155,8 +180,74 @@ class Transfer:
                 return None
             raise
 
+    @staticmethod
+    def _store(profile):
+        return (profile.aws_endpoint, profile.aws_bucket)
+
+    def writes_if_absent(self, profile):
+        """May a fresh small object be written with ``If-None-Match: *``
+        instead of a HEAD first? Only to a store seen to honour it
+        (:meth:`probe_if_absent`, run once per store and process)."""
+        if not self.conditional_put:
+            return False
+        store = self._store(profile)
+        if store not in self.honours_if_absent:
+            self.probe_if_absent(profile, store)
+        return self.honours_if_absent.get(store) is True
+
+    def probe_if_absent(self, profile, store):
+        """Find out whether the store refuses a ``PutObject`` with
+        ``If-None-Match: *`` on a key it holds: an empty object at a key of
+        its own, outside the layout (``PROBE_PREFIX`` + a random name), is
+        written, written again with the header (a store that honours it
+        answers 412), and deleted. While it runs, and for
+        ``PROBE_RETRY`` seconds after it failed, uploads keep their
+        HEAD."""
+        now = time.time()
+        if self._probe_after.get(store, 0) > now:
+            return
+        self._probe_after[store] = float('inf')
+        key = PROBE_PREFIX + uuid.uuid4().hex
+        md5 = bucket.content_md5(md5_hex(b''))
+        written = False
+        try:
+            self.remote.put_object(profile, key, b'', ContentMD5=md5)
+            written = True
+            try:
+                self.remote.put_object(profile, key, b'', ContentMD5=md5,
+                                       IfNoneMatch='*')
+                honours = False
+            except RemoteError as err:
+                if not upload.precondition_failed(err):
+                    raise
+                honours = True
+        except RemoteError as err:
+            self._probe_after[store] = now + PROBE_RETRY
+            self.logger.warning('Could not find out whether %s honours '
+                                'If-None-Match (%s): HEAD first for %ds',
+                                profile.describe(), err.message,
+                                PROBE_RETRY)
+            return
+        finally:
+            if written:
+                try:
+                    self.remote.delete_object(profile, key)
+                except RemoteError as err:
+                    self.logger.warning('Could not delete the probe %r: '
+                                        '%s', key, err.message)
+        self.honours_if_absent[store] = honours
+        self.logger.info('%s %s If-None-Match: new small objects are '
+                         'written %s', profile.describe(),
+                         'honours' if honours else 'ignores',
+                         'without a HEAD first' if honours else
+                         'after a HEAD')
+
     def upload_plain(self, profile, key, local, policy, meta,
-                     content_type, extra):
+                     content_type, extra, if_absent=False):
+        """Upload a plain object (or DLO manifest); returns its size.
+        ``if_absent``: a single ``PutObject`` with ``If-None-Match: *``
+        (a RemoteError for which :func:`upload.precondition_failed` is
+        true when the key exists)."""
         piece = upload.Piece(local.size, profile.container, local.name,
                              local.etag, policy=policy, segment=False,
                              whole=True)
@@ -170,6 +261,8 @@ class Transfer:
         md5 = bucket.content_md5(local.etag)
         if md5:
             params['ContentMD5'] = md5
+        if if_absent:
+            params['IfNoneMatch'] = '*'
         if local.body is not None and len(local.body) == local.size:
             # read already (a small object): sent in one piece
             if md5_hex(local.body) != local.etag:

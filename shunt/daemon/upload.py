@@ -1,6 +1,9 @@
 """Streaming local objects into the bucket: bodies, parts and SLO layouts.
 
-Nothing is ever held in memory beyond one chunk of the local GET: a body
+Nothing is ever held in memory beyond a few chunks of the local GET (one,
+or for pieces of 1 MiB or more up to three: :class:`ReadAhead` keeps the
+GET going while the bytes before are sent, and the MD5 of big chunks is
+computed in another OS thread, :class:`Hasher`): a body
 handed to boto3 is a :class:`SpanReader`, a file-like view of a byte span
 of one or more *pieces* (a local object or a byte range of it, or inline
 bytes of an SLO ``data`` segment) that opens its local GETs only when
@@ -28,6 +31,8 @@ upload of fixed-size parts), with the SLO's Swift Etag in the
 import dataclasses
 import hashlib
 
+import eventlet
+from eventlet import tpool
 from swift.common.utils import close_if_possible
 
 from shunt.core.manifest import parse_manifest
@@ -41,6 +46,86 @@ MAX_PART_SIZE = 5 * GiB
 MAX_PARTS = 10000
 # Swift's own limit on SLO nesting (slo max_manifest_segments depth)
 MAX_DEPTH = 10
+
+
+# chunks at least this big are hashed in a thread of eventlet's pool
+# (hashlib lets go of the GIL), while the green thread sends them
+THREAD_HASH_MIN = 256 * 1024
+
+
+class Hasher:
+    """An MD5 fed in order whose big chunks are hashed in another OS
+    thread: :meth:`update` hands the chunk over and returns, so the bytes
+    go out while they are hashed (one chunk at a time, in order: it waits
+    for the previous one first). :meth:`hexdigest` waits for all of
+    them."""
+
+    def __init__(self):
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._pending = None
+
+    def update(self, chunk):
+        self.wait()
+        if len(chunk) >= THREAD_HASH_MIN:
+            self._pending = eventlet.spawn(tpool.execute, self._md5.update,
+                                           chunk)
+        else:
+            self._md5.update(chunk)
+
+    def wait(self):
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.wait()
+
+    def hexdigest(self):
+        self.wait()
+        return self._md5.hexdigest()
+
+
+# pieces at least this long are read ahead (READ_AHEAD chunks, in a green
+# thread) while the bytes read before them are sent
+READ_AHEAD_MIN = 1024 * 1024
+READ_AHEAD = 2
+_END = object()
+
+
+class ReadAhead:
+    """Iterates ``source`` in a green thread, at most ``depth`` chunks
+    ahead of the consumer (memory: ``depth`` + 1 chunks), so that the
+    local GET goes on while what it gave is sent. Errors are raised to
+    the consumer in order; :meth:`close` stops the thread and closes
+    ``source``."""
+
+    def __init__(self, source, depth=READ_AHEAD):
+        self._source = source
+        self._queue = eventlet.queue.LightQueue(depth)
+        self._thread = eventlet.spawn(self._run)
+
+    def _run(self):
+        try:
+            for chunk in self._source:
+                self._queue.put(chunk)
+        except eventlet.greenlet.GreenletExit:
+            return
+        except Exception as err:
+            self._queue.put(err)
+            return
+        self._queue.put(_END)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        item = self._queue.get()
+        if item is _END:
+            raise StopIteration
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def close(self):
+        self._thread.kill()
+        close_if_possible(self._source)
 
 
 class Failed(Exception):
@@ -68,6 +153,14 @@ class LocalGone(LocalReadError):
     """The object itself (not a segment) answered 404 to the GET after the
     row's HEAD found it: deleted meanwhile (another replica archived it,
     a client deleted it) or a flaky node; the row handler re-checks."""
+
+
+def precondition_failed(err):
+    """Did the store refuse a conditional write (``If-None-Match: *`` on
+    a key it holds, or one racing another conditional write of it)?"""
+    return getattr(err, 'status', None) == 412 or getattr(
+        err, 'code', None) in ('PreconditionFailed',
+                               'ConditionalRequestConflict')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,8 +336,10 @@ class SpanReader:
             piece = self.pieces[self._index]
             if self._iter is None:
                 self._iter = iter(self.open_piece(piece))
+                if piece.length >= READ_AHEAD_MIN and piece.data is None:
+                    self._iter = ReadAhead(self._iter)
                 self._got = 0
-                self._piece_md5 = hashlib.md5(usedforsecurity=False) \
+                self._piece_md5 = Hasher() \
                     if piece.whole and piece.etag else None
             chunk = b''
             if self._got < piece.length:

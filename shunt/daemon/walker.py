@@ -343,6 +343,16 @@ class ContainerWalk:
                         row['name'], self.target.replicas) == \
             self.target.ordinal
 
+    def fresh(self, row, phase):
+        """Has this node never handled the row? True for an own row
+        written after this DB's walk (re)started (see
+        :meth:`shunt.daemon.rows.RowHandler.handle`); a hint that the
+        bucket has no copy yet, never relied upon for safety."""
+        since = self.progress.data.get('restarted')
+        if phase != 'point1' or not since:
+            return False
+        return decode_timestamps(row['created_at'])[0].timestamp > since
+
     def excluded(self, row):
         """The profile's ``exclude_pattern`` matches the row's name (the
         handler skips it: no need to wait for ``copy_after``)."""
@@ -416,7 +426,8 @@ class ContainerWalk:
     def _handle(self, row, phase):
         now = self.clock()
         try:
-            outcome = self.handler.handle(self.profile, row, now=now)
+            outcome = self.handler.handle(self.profile, row, now=now,
+                                          fresh=self.fresh(row, phase))
         except Exception as err:
             if hasattr(err, 'retry_at'):        # RowLater
                 self.progress.record_later(row, err.retry_at, now)

@@ -135,6 +135,11 @@ def test_sigkill_during_archive_loses_nothing(sync_env, point, kind,
         ctype = 'application/x-slo'
     key, skey = env.key(c, name), env.manifest_key(c, name)
     node = env.owner(c, name)
+    if point == 'verify-head':
+        # a single PutObject is verified by its own answer unless told:
+        # the HEAD to stall at (between upload and local delete) is there
+        # with verify_with_head only
+        env.cluster.configure_sync(verify_with_head=True)
     mark = env.proxy.mark()
     stall = env.proxy.stall(matcher(env, key, skey, mark),
                             body_bytes=body_bytes)

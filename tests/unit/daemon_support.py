@@ -55,10 +55,15 @@ class FakeHandler:
 
     def __init__(self, script=None, on_call=None):
         self.calls = []
+        self.fresh = []
         self.script = {k: list(v) for k, v in (script or {}).items()}
         self.on_call = on_call
 
-    def handle(self, profile, row, now=None):
+    def warm(self, profiles):
+        self.warmed = list(profiles)
+
+    def handle(self, profile, row, now=None, fresh=False):
+        self.fresh.append(fresh)
         self.calls.append((profile.container, row['name'], row['ROWID'],
                            now))
         if self.on_call:

@@ -6,6 +6,7 @@ Real container DBs (ContainerBroker) with real rows on a real ring
 import collections
 import json
 import os
+import time
 
 import pytest
 
@@ -105,6 +106,19 @@ def test_one_replica_handles_everything(one):
     assert data['point1'] == one.broker(0, 'c').get_max_row()
     assert data['counters']['uploaded'] == len(NAMES)
     assert data['counters']['bytes_uploaded'] == 10 * len(NAMES)
+
+
+def test_own_rows_written_after_the_walk_began_are_fresh(one):
+    now = time.time()
+    one.put('c', ['old'], when=now - 100)
+    handler = FakeHandler()
+    clock = Clock(now + 100)
+    one.daemon(0, handler, clock=clock).run_once()
+    one.put('c', ['new'], when=now + 10)
+    one.daemon(0, handler, clock=clock).run_once()
+    # the walk began (its progress was created) between the two
+    assert list(zip(handler.names(), handler.fresh, strict=True)) == [
+        ('old', False), ('new', True)]
 
 
 def test_verification_picks_up_a_dead_nodes_rows_after_the_slack(three):

@@ -28,7 +28,7 @@ from shunt.core.tombstones import (
     delete_timestamp,
     is_archiver_tombstone,
 )
-from shunt.daemon import bucket, rows, upload
+from shunt.daemon import bucket, rows, transfer, upload
 from shunt.daemon.rows import (
     Outcome,
     RowFailed,
@@ -302,6 +302,60 @@ def test_span_reader_holds_back_the_last_bytes_of_a_corrupt_piece():
         bad.read(2)
 
 
+def test_span_reader_hashes_big_chunks_in_a_thread_in_order():
+    chunks = [bytes([i]) * upload.THREAD_HASH_MIN for i in range(5)]
+    body = b''.join(chunks)
+    piece = upload.Piece(len(body), 's', 'a', etag=md5(body), whole=True)
+    good = upload.SpanReader([piece], lambda p: list(chunks))
+    got = b''
+    while True:
+        data = good.read(100000)
+        if not data:
+            break
+        got += data
+    assert got == body
+    swapped = chunks[1:2] + chunks[:1] + chunks[2:]
+    bad = upload.SpanReader([piece], lambda p: list(swapped))
+    with pytest.raises(upload.LocalReadError, match='MD5'):
+        while bad.read(100000):
+            pass
+    # the last bytes were never handed out
+    assert bad.position < len(body)
+
+
+def test_read_ahead_keeps_order_bounds_memory_and_raises_in_place():
+    import eventlet
+    produced = []
+
+    def source():
+        for i in range(6):
+            produced.append(i)
+            yield bytes([i]) * 10
+        raise OSError('disk gone')
+    reader = upload.ReadAhead(source(), depth=2)
+    assert next(reader) == bytes([0]) * 10
+    eventlet.sleep(0)
+    # at most depth chunks waiting beyond the one handed out (plus the
+    # one the thread holds while the queue is full)
+    assert len(produced) <= 4
+    assert [next(reader) for _ in range(5)] == [bytes([i]) * 10
+                                                for i in range(1, 6)]
+    with pytest.raises(OSError, match='disk gone'):
+        next(reader)
+    closed = []
+
+    def endless():
+        try:
+            while True:
+                yield b'x'
+        finally:
+            closed.append(True)
+    reader = upload.ReadAhead(endless())
+    assert next(reader) == b'x'
+    reader.close()
+    assert closed == [True]
+
+
 # -- plain objects --------------------------------------------------------
 
 def test_plain_object_uploaded_with_its_metadata(handler, cluster, s3):
@@ -475,6 +529,212 @@ def test_failed_verification_keeps_the_local_copy(handler, cluster, s3):
         handler.handle(profile(**ARCHIVE), row('o'))
     assert exc.value.kind == 'verify'
     assert cluster.get(CONTAINER, 'o') is not None
+
+
+def counting(handler, method):
+    """Count the calls of one of the handler's remote methods."""
+    real, calls = getattr(handler.remote, method), []
+
+    def call(*args, **kwargs):
+        calls.append(args[1] if len(args) > 1 else None)
+        return real(*args, **kwargs)
+    setattr(handler.remote, method, call)
+    return calls
+
+
+def test_archive_after_one_put_is_verified_by_its_answer(
+        handler, cluster, s3):
+    when = cluster.put(CONTAINER, 'o', b'cold data')
+    heads = counting(handler, 'head_object')
+    assert handler.handle(profile(**ARCHIVE), row('o', size=9)) is \
+        Outcome.ARCHIVED
+    # the HEAD before the upload only: the PUT's answer verified the copy
+    assert heads == [key_of('o')]
+    assert raw_head(s3, key_of('o'))['Metadata']['swift-timestamp'] == \
+        when.internal
+    assert cluster.get(CONTAINER, 'o') is None
+
+
+def test_verify_with_head_heads_the_copy_again(s3, cluster, logger):
+    swift = InternalClient(None, 'test-daemon', 1, app=cluster)
+    handler = RowHandler({'verify_with_head': 'true'}, logger, swift,
+                         S3Remote(payload_signing=False))
+    cluster.put(CONTAINER, 'o', b'cold data')
+    heads = counting(handler, 'head_object')
+    assert handler.handle(profile(**ARCHIVE), row('o')) is Outcome.ARCHIVED
+    assert heads == [key_of('o'), key_of('o')]
+
+
+def test_a_put_answering_another_etag_keeps_the_local_copy(
+        handler, cluster, s3):
+    cluster.put(CONTAINER, 'o', b'data')
+    real = handler.remote.put_object
+
+    def put(*args, **kwargs):
+        resp = real(*args, **kwargs)
+        return dict(resp, ETag='"%s"' % md5(b'other'))
+    handler.remote.put_object = put
+    with pytest.raises(RowFailed) as exc:
+        handler.handle(profile(**ARCHIVE), row('o', size=4))
+    assert exc.value.kind == 'verify'
+    assert cluster.get(CONTAINER, 'o') is not None
+
+
+def recording_puts(handler):
+    puts = []
+    real_put = handler.remote.put_object
+
+    def put(profile_, key, body, **params):
+        puts.append((key, params.get('IfNoneMatch')))
+        return real_put(profile_, key, body, **params)
+    handler.remote.put_object = put
+    return puts
+
+
+def test_fresh_small_objects_are_written_if_absent_without_a_head(
+        handler, cluster, s3):
+    for name in ('a', 'b', 'c'):
+        cluster.put(CONTAINER, name, name.encode() * 10)
+    heads = counting(handler, 'head_object')
+    puts = recording_puts(handler)
+    # first the store is probed (moto refuses a PUT with If-None-Match: *
+    # of a key it holds) at a key of its own, deleted afterwards
+    assert handler.handle(profile(**ARCHIVE), row('a', size=10),
+                          fresh=True) is Outcome.ARCHIVED
+    probe = puts[0][0]
+    assert probe.startswith(transfer.PROBE_PREFIX)
+    assert puts == [(probe, None), (probe, '*'), (key_of('a'), '*')]
+    assert heads == []
+    assert bucket_keys(s3) == [key_of('a')]
+    assert handler.transfer.writes_if_absent(profile())
+    # then a fresh row costs one PutObject: no HEAD before or after it
+    del heads[:], puts[:]
+    assert handler.handle(profile(**ARCHIVE), row('b', size=10),
+                          fresh=True) is Outcome.ARCHIVED
+    assert heads == [] and puts == [(key_of('b'), '*')]
+    assert cluster.get(CONTAINER, 'b') is None
+    assert s3.get_object(Bucket=BUCKET, Key=key_of('b'))['Body'].read() \
+        == b'b' * 10
+    # a row that is not fresh keeps its HEAD
+    assert handler.handle(profile(), row('c', size=10)) is \
+        Outcome.UPLOADED
+    assert heads == [key_of('c')]
+
+
+def test_a_failed_probe_keeps_the_head_first_for_a_while(
+        handler, cluster, s3, monkeypatch):
+    real_put = handler.remote.put_object
+
+    def put(profile_, key, body, **params):
+        if key.startswith(transfer.PROBE_PREFIX):
+            raise RemoteError('throttled', 'slow down', 503, 'SlowDown')
+        return real_put(profile_, key, body, **params)
+    handler.remote.put_object = put
+    cluster.put(CONTAINER, 'a', b'a')
+    heads = counting(handler, 'head_object')
+    assert handler.handle(profile(), row('a', size=1), fresh=True) is \
+        Outcome.UPLOADED
+    assert heads == [key_of('a')]
+    assert handler.transfer.honours_if_absent == {}
+    assert bucket_keys(s3) == [key_of('a')]
+    # tried again only after PROBE_RETRY
+    handler.remote.put_object = real_put
+    assert not handler.transfer.writes_if_absent(profile())
+    later = time.time() + transfer.PROBE_RETRY + 1
+    monkeypatch.setattr(transfer.time, 'time', lambda: later)
+    assert handler.transfer.writes_if_absent(profile())
+
+
+def test_a_fresh_row_whose_key_exists_is_compared_as_usual(
+        handler, cluster, s3):
+    handler.transfer.honours_if_absent[
+        handler.transfer._store(profile())] = True
+    cluster.put(CONTAINER, 'o', b'data')
+    assert handler.handle(profile(), row('o', size=4)) is Outcome.UPLOADED
+    heads = counting(handler, 'head_object')
+    puts = counting(handler, 'put_object')
+    # same version: the conditional PUT is refused, the HEAD finds it
+    assert handler.handle(profile(), row('o', size=4), fresh=True) is \
+        Outcome.NOOP
+    assert heads == [key_of('o')] and puts == [key_of('o')]
+    # a later version in the bucket is left alone
+    cluster.put(CONTAINER, 'p', b'old', when=ts(-10))
+    s3.put_object(Bucket=BUCKET, Key=key_of('p'), Body=b'newer', Metadata={
+        'swift-timestamp': ts(5).internal})
+    assert handler.handle(profile(**ARCHIVE), row('p', when=ts(-10),
+                                                  size=3),
+                          fresh=True) is Outcome.SKIPPED
+    assert s3.get_object(Bucket=BUCKET, Key=key_of('p'))['Body'].read() \
+        == b'newer'
+    assert cluster.get(CONTAINER, 'p')['body'] == b'old'
+
+
+def test_a_store_ignoring_if_none_match_keeps_the_head_first(
+        handler, cluster, s3):
+    real_put = handler.remote.put_object
+
+    def put(profile_, key, body, **params):
+        params.pop('IfNoneMatch', None)
+        return real_put(profile_, key, body, **params)
+    handler.remote.put_object = put
+    cluster.put(CONTAINER, 'a', b'a')
+    cluster.put(CONTAINER, 'b', b'b')
+    heads = counting(handler, 'head_object')
+    assert handler.handle(profile(), row('a', size=1), fresh=True) is \
+        Outcome.UPLOADED
+    assert bucket_keys(s3) == [key_of('a')]
+    assert handler.transfer.honours_if_absent == {
+        handler.transfer._store(profile()): False}
+    assert handler.handle(profile(), row('b', size=1), fresh=True) is \
+        Outcome.UPLOADED
+    assert heads == [key_of('a'), key_of('b')]
+    assert any('ignores If-None-Match' in line
+               for _, line in handler.logger.lines)
+
+
+def test_conditional_put_can_be_disabled(s3, cluster, logger):
+    swift = InternalClient(None, 'test-daemon', 1, app=cluster)
+    handler = RowHandler({'conditional_put': 'false'}, logger, swift,
+                         S3Remote(payload_signing=False))
+    cluster.put(CONTAINER, 'a', b'a')
+    cluster.put(CONTAINER, 'b', b'b')
+    heads = counting(handler, 'head_object')
+    for name in ('a', 'b'):
+        assert handler.handle(profile(), row(name, size=1), fresh=True) \
+            is Outcome.UPLOADED
+    assert heads == [key_of('a'), key_of('b')]
+    assert handler.transfer.honours_if_absent == {}
+
+
+def test_rows_of_one_object_are_handled_one_at_a_time(handler, cluster, s3):
+    import eventlet
+    cluster.put(CONTAINER, 'o', b'data')
+    cluster.put(CONTAINER, 'p', b'data')
+    inside, most, order = [], [], []
+
+    def slow_get(env_path):
+        def hook():
+            inside.append(env_path)
+            most.append(len(inside))
+            eventlet.sleep(0.05)
+            inside.remove(env_path)
+        return hook
+
+    def handle(name):
+        path = cluster.path(CONTAINER, name)
+        cluster.before[('GET', path)] = slow_get(path)
+        outcome = handler.handle(profile(), row(name, size=4))
+        order.append((name, outcome))
+        return outcome
+    pool = eventlet.GreenPool()
+    # two rows of 'o' and one of 'p' at once: 'p' overlaps the first 'o',
+    # the second 'o' waits for the first
+    threads = [pool.spawn(handle, n) for n in ('o', 'o', 'p')]
+    outcomes = [t.wait() for t in threads]
+    assert outcomes == [Outcome.UPLOADED, Outcome.NOOP, Outcome.UPLOADED]
+    assert max(most) == 2
+    assert [n for n, _ in order].index('p') < 2
+    assert handler._busy == {}
 
 
 # -- delete rows ----------------------------------------------------------
