@@ -184,7 +184,7 @@ class SwiftRemote:
     def _forget(self, key, auth):
         # only if no other green thread renewed it meanwhile
         if self._auths.get(key) is auth:
-            del self._auths[key]
+            self._auths.pop(key, None)
 
     def _authenticate(self, profile):
         where = 'auth at %s as %s' % (public_endpoint(profile.aws_endpoint),
@@ -225,9 +225,11 @@ class SwiftRemote:
     def _checkout(self, storage_url):
         parts = urllib.parse.urlsplit(storage_url)
         pool_key = (parts.scheme, parts.netloc)
-        idle = self._pools.get(pool_key)
-        if idle:
-            return pool_key, idle.pop(), True
+        try:
+            # (atomic: safe for OS threads too, e.g. a daemon's workers)
+            return pool_key, self._pools[pool_key].pop(), True
+        except (KeyError, IndexError):
+            pass
         _, conn = swiftclient.http_connection(
             '%s://%s' % pool_key, default_user_agent=USER_AGENT,
             timeout=(self.connect_timeout, self.read_timeout))

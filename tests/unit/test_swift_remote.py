@@ -879,3 +879,25 @@ def test_read1_hands_over_what_has_arrived(fake, remote):
     # read to the end: its connection serves the next request
     remote.head_object(profile, 'stall')
     assert len({r.peer for r in storage_requests(fake)}) == 1
+
+
+def test_os_threads_share_one_client(fake, remote):
+    """A daemon's worker threads may share the client: every answer is
+    right and at most max_pool_connections stay idle."""
+    for number in range(8):
+        fake.put('AUTH_remote', 'rc', 'o%d' % number, b'%d' % number * 999)
+    profile = make_profile(fake)
+    wrong = []
+
+    def work(number):
+        for _ in range(15):
+            body = remote.get_object(profile, 'o%d' % number)['Body']
+            if body.read() != b'%d' % number * 999:
+                wrong.append(number)
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+    assert [len(idle) for idle in remote._pools.values()] == [4]
