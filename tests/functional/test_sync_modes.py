@@ -363,3 +363,32 @@ def test_remote_swift_keeps_timestamps_and_exact_values(sync_env):
         assert head['content-disposition'] == 'Inline'
     finally:
         remote.restart_proxy(keep_timestamps=False)
+
+
+def test_dlo_archived_whole_round_trip(sync_env):
+    """A DLO (segments in a container of their own, not mapped) archived
+    in archive mode answers as it did while local (whole GET, ranges
+    across segments, HEAD); its segments stay local (objects of their
+    own) and, on a remote Swift, are copied next to the manifest."""
+    env = sync_env
+    c = new_container(env, 'dlo')
+    segs = new_container(env, 'dlo-segs')
+    env.map(env.profile(c, retain_local=False))
+    parts = [body_of(3000 + i, f'dlo-{i}') for i in range(3)]
+    for i, part in enumerate(parts):
+        env.put(segs, f'movie/{i:03d}', part)
+    env.put(c, 'movie', b'', content_type='video/x-dlo', meta=META,
+            headers={'X-Object-Manifest': f'{segs}/movie/'})
+    whole = b''.join(parts)
+    reqs = oracle_requests(len(whole), len(parts[0]))
+    before = record(env, c, 'movie', reqs)
+    assert before['GET'][2] == whole
+    env.run()
+    assert env.local_status(c, 'movie') == 404
+    assert env.archived(c, 'movie') is not None
+    after = record(env, c, 'movie', reqs)
+    assert_same_answers(before, after, 'dlo', native_remote=env.swift)
+    for i in range(len(parts)):
+        assert env.local_status(segs, f'movie/{i:03d}') == 200
+    if env.swift:
+        assert env.archived(c, 'movie')['large'] == 'dlo'
