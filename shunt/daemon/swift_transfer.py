@@ -63,6 +63,18 @@ is never written (the object changed or was deleted locally in between)
 stay in the segments container: they are named after their local segments,
 so an operator can tell what they were.
 
+Moving from 1space: a remote copy it wrote with the same bytes (no
+``swift-timestamp``) is taken over with one POST that adds the bookkeeping,
+never uploaded again.
+
+Limits: segment copies carry no ``X-Delete-At`` (only the manifest
+expires); a DLO whose local segments were deleted after they were copied
+keeps those copies remotely (they may be another archived object's
+segments), so the remote DLO still lists them: archive mode then never
+verifies that DLO (its Etag differs) and keeps it local, sync mode's copy
+serves the extra segments until an operator removes them; an SLO deleted
+through the shunt (not by a delete row) leaves its remote segments.
+
 Options: ``slo_workers`` (segments copied at once per object, default 10,
 shared with S3's parts).
 """
