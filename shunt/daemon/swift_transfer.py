@@ -65,7 +65,9 @@ so an operator can tell what they were.
 
 Moving from 1space: a remote copy it wrote with the same bytes (no
 ``swift-timestamp``) is taken over with one POST that adds the bookkeeping,
-never uploaded again.
+never uploaded again (on a remote that keeps client X-Timestamps, that
+copy's own, later, timestamp wins: 409, the row is skipped and the object
+stays local).
 
 Limits: segment copies carry no ``X-Delete-At`` (only the manifest
 expires); a DLO whose local segments were deleted after they were copied
