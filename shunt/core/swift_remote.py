@@ -192,7 +192,11 @@ class SwiftRemote:
         options = {name: getattr(profile, name)
                    for name in AUTH_OPTIONS.get(profile.auth_type, ())}
         kwargs = {'auth_version': AUTH_VERSIONS[profile.auth_type],
-                  'timeout': (self.connect_timeout, self.read_timeout)}
+                  # requests takes (connect, read); keystoneclient's
+                  # session one number
+                  'timeout': (self.connect_timeout, self.read_timeout)
+                  if profile.auth_type == 'swift' else
+                  max(self.connect_timeout, self.read_timeout)}
         if options:
             kwargs['os_options'] = options
         if profile.tenant_name:

@@ -4,7 +4,8 @@ Swift client's unit tests.
 ``FakeSwift`` is a WSGI app (swob underneath, so ranges, conditionals and
 HEAD bodies follow Swift's own rules) with tempauth-like ``/auth/v1.0``,
 accounts, containers (JSON listings with ``prefix``, ``marker``,
-``end_marker``, ``delimiter``, ``limit``, ``reverse``) and objects (PUT with
+``end_marker``, ``delimiter``, ``limit``, ``reverse``), Keystone v3/v2
+password auth (``/v3/auth/tokens``, ``/v2.0/tokens``) and objects (PUT with
 metadata, GET/HEAD, POST replacing metadata as Swift's object server does,
 DELETE). ``serve(app)`` runs it with eventlet's WSGI server (HTTP/1.1
 keep-alive) in a thread of its own and returns its base URL.
@@ -25,6 +26,10 @@ import eventlet.wsgi
 from swift.common.swob import HTTPException, Request, Response, status_map
 from swift.common.utils import Timestamp, split_path
 
+# (user, password, user domain, project, project domain)
+KEYSTONE_V3 = ('ks-user', 'ks-password', 'ud', 'proj', 'pd')
+# (user, password, tenant)
+KEYSTONE_V2 = ('ks-user', 'ks-password', 'tenant')
 USERS = {'remote:tester': ('testing', ('AUTH_remote', 'AUTH_other')),
          'other:user': ('secret2', ('AUTH_someone',))}
 
@@ -95,6 +100,8 @@ class FakeSwift:
                 return [b'failed']
             if req.path == '/auth/v1.0':
                 resp = self.auth(req)
+            elif req.path in ('/v3/auth/tokens', '/v2.0/tokens'):
+                resp = self.keystone(req)
             else:
                 resp = self.storage(req)
         except HTTPException as err:
@@ -113,6 +120,62 @@ class FakeSwift:
             'X-Storage-Url': '%s/v1/%s' % (host, user[1][0]),
             'X-Auth-Token': token, 'X-Storage-Token': token,
             'X-Auth-Token-Expires': '86399'})
+
+    def _token_for(self, accounts):
+        self._count += 1
+        token = 'AUTH_tk%032d' % self._count
+        self.tokens[token] = accounts
+        return token, '%s/v1/%s' % (self.storage_host or self.base_url,
+                                    accounts[0])
+
+    def keystone(self, req):
+        """Password auth as Keystone v3 (``POST /v3/auth/tokens``) and
+        v2 (``POST /v2.0/tokens``) answer it: the user ``KEYSTONE_USER``
+        in a project (tenant) whose object-store endpoint is
+        ``AUTH_remote``."""
+        if req.method != 'POST':
+            raise status_map[405]()
+        auth = json.loads(req.body)['auth']
+        if req.path.startswith('/v3/'):
+            user = auth['identity']['password']['user']
+            project = auth['scope']['project']
+            ok = ((user['name'], user['password'], user['domain']['name'],
+                   project['name'], project['domain']['name']) ==
+                  KEYSTONE_V3)
+        else:
+            creds = auth['passwordCredentials']
+            ok = (creds['username'], creds['password'],
+                  auth.get('tenantName')) == KEYSTONE_V2
+        if not ok:
+            return Response(status=401, content_type='application/json',
+                            body=b'{"error": {"code": 401}}')
+        token, url = self._token_for(('AUTH_remote',))
+        endpoint = {'id': 'e1', 'interface': 'public', 'url': url,
+                    'region': 'RegionOne', 'region_id': 'RegionOne'}
+        if req.path.startswith('/v3/'):
+            body = {'token': {
+                'methods': ['password'],
+                'expires_at': '2099-01-01T00:00:00.000000Z',
+                'issued_at': '2026-01-01T00:00:00.000000Z',
+                'user': {'id': 'u1', 'name': KEYSTONE_V3[0],
+                         'domain': {'id': 'd1', 'name': KEYSTONE_V3[2]}},
+                'project': {'id': 'p1', 'name': KEYSTONE_V3[3],
+                            'domain': {'id': 'd2',
+                                       'name': KEYSTONE_V3[4]}},
+                'catalog': [{'id': 's1', 'type': 'object-store',
+                             'name': 'swift', 'endpoints': [endpoint]}]}}
+            return Response(status=201, content_type='application/json',
+                            headers={'X-Subject-Token': token},
+                            body=json.dumps(body).encode())
+        body = {'access': {
+            'token': {'id': token, 'expires': '2099-01-01T00:00:00Z',
+                      'tenant': {'id': 't1', 'name': KEYSTONE_V2[2]}},
+            'user': {'id': 'u1', 'name': KEYSTONE_V2[0], 'roles': []},
+            'serviceCatalog': [{'type': 'object-store', 'name': 'swift',
+                                'endpoints': [{'publicURL': url,
+                                               'region': 'RegionOne'}]}]}}
+        return Response(status=200, content_type='application/json',
+                        body=json.dumps(body).encode())
 
     def storage(self, req):
         _, account, container, obj = split_path(req.path, 2, 4, True)

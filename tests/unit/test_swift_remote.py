@@ -506,9 +506,43 @@ def test_keystone_options_go_to_get_auth(fake):
     assert kw3['os_options'] == {'project_name': 'p',
                                  'project_domain_name': 'pd',
                                  'user_domain_name': 'ud'}
-    assert kw3['timeout'] == (1, 3)
+    assert kw3['timeout'] == 3
     assert kw2['auth_version'] == '2.0' and kw2['tenant_name'] == 't'
     assert kw2['os_options'] == {'tenant_name': 't'}
+
+
+@pytest.mark.parametrize('flavour', ['v3', 'v2'])
+def test_keystone_against_a_fake_keystone(fake, remote, flavour):
+    """Through swiftclient's Keystone path (python-keystoneclient, when
+    installed): the token and storage URL of the catalog are used, a wrong
+    password is kind auth without the password."""
+    pytest.importorskip('keystoneclient')
+    from tests.unit.fake_swift import KEYSTONE_V2, KEYSTONE_V3
+    if flavour == 'v3':
+        user, key, udom, project, pdom = KEYSTONE_V3
+        options = dict(auth_type='keystone_v3', project_name=project,
+                       project_domain_name=pdom, user_domain_name=udom,
+                       aws_endpoint=fake.base_url + '/v3')
+    else:
+        pytest.importorskip('keystoneclient.v2_0')
+        user, key, tenant = KEYSTONE_V2
+        options = dict(auth_type='keystone_v2', tenant_name=tenant,
+                       aws_endpoint=fake.base_url + '/v2.0')
+    fake.put('AUTH_remote', 'rc', 'o', b'via keystone')
+    profile = make_profile(fake, aws_identity=user, aws_secret=key,
+                           **options)
+    assert remote.get_object(profile, 'o')['Body'].read() == \
+        b'via keystone'
+    fake.expire_tokens()
+    assert remote.head_object(profile, 'o')['ContentLength'] == 12
+    auths = [r for r in fake.requests if r.method == 'POST']
+    assert len(auths) == 2
+    bad = make_profile(fake, aws_identity=user, aws_secret='Wr0ngPassw0rd',
+                       **options)
+    with pytest.raises(RemoteError) as exc:
+        remote.head_object(bad, 'o')
+    assert exc.value.kind == 'auth'
+    assert 'Wr0ngPassw0rd' not in str(exc.value)
 
 
 def test_keystone_without_keystoneclient_is_an_auth_error(fake, remote):
