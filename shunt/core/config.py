@@ -83,7 +83,9 @@ container of another Swift cluster, with 1space's keys::
     ``swift`` (default: tempauth / auth v1), ``keystone_v3`` (needs
     ``project_name``, ``project_domain_name`` and ``user_domain_name``) or
     ``keystone_v2`` (needs ``tenant_name``). Keystone needs the
-    ``python-keystoneclient`` package on the proxy and daemon hosts.
+    ``python-keystoneclient`` package on the proxy and daemon hosts
+    (python-swiftclient's Keystone path; without it every request of the
+    profile fails with a message saying so).
 ``project_name``, ``project_domain_name``, ``user_domain_name``,
 ``tenant_name``
     The Keystone scope.
