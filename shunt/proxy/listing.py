@@ -215,9 +215,14 @@ class ListingContext(WSGIContext):
             return self.app(env, start_response)
         if params.limit <= 0:
             return self.app(env, start_response)
-        scan = splice.RemoteScan(
-            self._list_remote, params, self.key_prefix, self.location,
-            reserved=self.reserved)
+        if native.is_swift(self.profile) and params.path is None:
+            # a remote Swift applies every parameter as Swift does
+            scan = splice.NativeScan(self._list_remote, params,
+                                     self.location)
+        else:
+            scan = splice.RemoteScan(
+                self._list_remote, params, self.key_prefix, self.location,
+                reserved=self.reserved)
         first = scan.first_request()
         if first is not None and not self._may_list(req):
             first = None

@@ -400,6 +400,61 @@ class RemoteScan:
             marker = next_marker
 
 
+class NativeScan:
+    """The archived side of a listing on a remote Swift cluster, which
+    applies ``marker``, ``end_marker``, ``prefix``, ``delimiter`` and
+    ``reverse`` exactly as the local one does: its rows come in listing
+    order (descending for ``reverse``), a page at a time, each asked with
+    the request's own parameters and the last row as ``marker``. No probes,
+    and a ``reverse`` listing reads only the pages it shows.
+
+    ``fetch`` is :class:`RemoteScan`'s, plus ``end_marker`` and
+    ``reverse``. Names are object names (no key prefix)."""
+
+    def __init__(self, fetch, params, location, page_keys=S3_PAGE_KEYS):
+        self.fetch = fetch
+        self.params = params
+        self.location = location
+        self.page_keys = page_keys
+        self.descending = params.reverse
+        self.first_max_keys = max(1, min(params.limit, page_keys))
+
+    def is_empty(self):
+        return self.params.limit <= 0
+
+    def request(self, marker, max_keys):
+        return {'prefix': self.params.prefix, 'marker': marker,
+                'delimiter': self.params.delimiter, 'max_keys': max_keys,
+                'end_marker': self.params.end_marker,
+                'reverse': self.params.reverse}
+
+    def first_request(self):
+        if self.is_empty():
+            return None
+        return self.request(self.params.marker, self.first_max_keys)
+
+    def rows(self):
+        if self.is_empty():
+            return
+        marker = self.params.marker
+        max_keys = self.first_max_keys
+        while True:
+            page = self.fetch(**self.request(marker, max_keys))
+            max_keys = self.page_keys
+            entries = page_rows(page, '', self.location)
+            if self.descending:
+                entries.reverse()
+            for _name, row in entries:
+                yield row
+            if not page.get('IsTruncated'):
+                return
+            next_marker = page.get('NextMarker') or ''
+            if not next_marker or next_marker == marker:
+                raise RemoteListingStalled(
+                    'a truncated page did not move past %r' % marker)
+            marker = next_marker
+
+
 def last_rows(rows, limit):
     """The last ``limit`` rows of an ascending stream, highest first
     (memory: ``limit`` rows)."""
@@ -588,7 +643,10 @@ def path_listing(local_entries, remote_entries, params):
 def spliced_rows(params, local_rows, scan):
     """The spliced page (no ``path``): ``local_rows`` is Swift's answer to
     the request, ``scan`` the archived side (:class:`RemoteScan`)."""
-    if params.reverse:
+    if getattr(scan, 'descending', None) is not None:
+        # a remote Swift lists in the request's own order
+        remote_rows = scan.rows()
+    elif params.reverse:
         if local_rows and len(local_rows) >= params.limit:
             # the local rows fill the page: nothing below them can show
             scan.floor = row_key(local_rows[-1])

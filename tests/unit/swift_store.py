@@ -28,7 +28,7 @@ from swift.common.request_helpers import (
     resolve_ignore_range_header,
 )
 from swift.common.swob import Request, Response, wsgi_to_str
-from swift.common.utils import Timestamp
+from swift.common.utils import Timestamp, config_true_value
 
 KEPT = ('content-type', 'content-disposition', 'content-encoding',
         'content-language', 'cache-control', 'expires', 'x-robots-tag',
@@ -174,7 +174,7 @@ class Store:
         end = params.get('end_marker', '')
         delimiter = params.get('delimiter', '')
         limit = int(params.get('limit', 10000))
-        reverse = params.get('reverse', '').lower() in ('1', 'true', 'yes')
+        reverse = config_true_value(params.get('reverse', ''))
         names = sorted(wsgi_to_str(p[len(path) + 1:]) for p in self.objects
                        if p.startswith(path + '/'))
         if reverse:
@@ -197,6 +197,8 @@ class Store:
                     if sub not in seen:
                         seen.add(sub)
                         rows.append({'subdir': sub})
+                        if len(rows) >= limit:
+                            break
                     continue
             meta, body = self.objects[path + '/' + _wsgi(name)]
             ctype = meta['Content-Type']

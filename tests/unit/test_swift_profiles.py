@@ -650,3 +650,50 @@ def test_delete_of_a_local_and_remote_slo(tmp_path, server):
                       'DELETE')
     assert resp.status_int in (200, 204)
     assert not [p for p in world.remote.objects if '/rc' in p]
+
+
+REMOTE_NAMES = ['a', 'b/1', 'b/2', 'd', 'e/x', 'g/h/i']
+LOCAL_NAMES = ['b/3', 'c', 'd', 'e/y', 'f', 'g/']
+
+
+@pytest.fixture
+def listed(world):
+    for name in REMOTE_NAMES:
+        put(world.remote_inner, '/v1/AUTH_remote/rc/' + name, b'r',
+            {'X-Timestamp': TS.internal, 'Content-Type': 'text/x-r'})
+        put(world.local_inner, '/v1/AUTH_a/ctl/' + name, b'r',
+            {'X-Timestamp': TS.internal, 'Content-Type': 'text/x-r'})
+    for name in LOCAL_NAMES:
+        for container in ('c', 'ctl'):
+            put(world.local_inner, '/v1/AUTH_a/%s/%s' % (container, name),
+                b'local', {'X-Timestamp': TS.internal})
+    return world
+
+
+@pytest.mark.parametrize('query', [
+    '', 'reverse=on', 'delimiter=/', 'delimiter=/&reverse=on', 'limit=2',
+    'limit=3&reverse=on', 'marker=b/1', 'marker=b/&delimiter=/',
+    'end_marker=e', 'end_marker=b/2&reverse=on', 'prefix=b/',
+    'prefix=g/&delimiter=/', 'marker=e&reverse=on',
+    'limit=3&reverse=on&delimiter=/', 'marker=d&end_marker=g&reverse=on',
+    'limit=1&marker=a', 'prefix=z',
+])
+def test_listing_is_swifts_listing_of_the_union(listed, query):
+    world = listed
+    spliced = world.call('/v1/AUTH_a/c?format=json&' + query)
+    oracle = world.call('/v1/AUTH_a/ctl?format=json&' + query)
+    assert spliced.status_int == oracle.status_int == 200
+    rows = json.loads(spliced.body)
+    for row in rows:
+        row.pop('content_location', None)
+    assert rows == json.loads(oracle.body)
+
+
+def test_reverse_listing_reads_one_page(listed):
+    world = listed
+    world.server.front.seen.clear()
+    resp = world.call('/v1/AUTH_a/c?format=json&reverse=on&limit=2')
+    assert [r['name'] for r in json.loads(resp.body)] == ['g/h/i', 'g/']
+    listings = [s for s in world.server.front.seen if s[1].endswith('/rc')]
+    assert len(listings) == 1
+    assert 'reverse=' in listings[0][2] and 'limit=2' in listings[0][2]
