@@ -454,7 +454,7 @@ class RowHandler:
                                       local)
             if profile.protocol == 'swift':
                 outcome, head = self.native.sync(profile, key, local,
-                                                 policy)
+                                                 policy, fresh)
                 outcome = Outcome(outcome)
             else:
                 outcome, head = self._sync(profile, key, local, policy,

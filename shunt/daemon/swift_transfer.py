@@ -8,11 +8,13 @@ daemon (profiles with ``"protocol": "swift"``).
 handler's, the same as for S3. What lands where is
 :mod:`shunt.daemon.swift_bucket`'s. Per row:
 
-1. ``HEAD`` of the remote copy. The same version (size, Etag, metadata,
-   ``swift-timestamp``): **noop**. The same bytes with other metadata:
-   one ``POST`` with the full set (user metadata, content type, kept
-   headers, ``X-Delete-At``, the bookkeeping keys and a DLO's manifest
-   header, which a Swift POST would otherwise drop): **metadata**. A later
+1. ``HEAD`` of the remote copy (a small object new to this node is PUT
+   with ``If-None-Match: *`` instead, and compared only when it exists).
+   The same version (size, Etag, metadata, ``swift-timestamp``):
+   **noop**. The same bytes with other metadata: one ``POST`` with the
+   full set (user metadata, content type, kept headers, ``X-Delete-At``,
+   the bookkeeping keys and a DLO's manifest header, which a Swift POST
+   would otherwise drop): **metadata**. A later
    version (its ``swift-timestamp``), or a PUT/POST the remote answers 409
    (its ``X-Timestamp`` is newer than ours): **skipped**.
 2. Otherwise **uploaded**, the remote container created first when
@@ -94,6 +96,7 @@ from shunt.daemon import swift_bucket, upload
 from shunt.daemon.swift_bucket import NotArchivable, Want
 from shunt.daemon.upload import Failed
 
+HTTP_PRECONDITION_FAILED = 412
 HTTP_CONFLICT = 409
 HTTP_UNPROCESSABLE = 422
 
@@ -174,12 +177,28 @@ class SwiftTransfer:
         return Want('plain', local.size, local.etag, headers,
                     local.version), None
 
-    def sync(self, profile, key, local, policy):
+    def sync(self, profile, key, local, policy, fresh=False):
         """Bring the remote copy up to date: ``(outcome, copy)`` with the
         outcome's name (``noop``, ``metadata``, ``uploaded``, ``skipped``)
-        and a :class:`Copy` for :meth:`verify`."""
+        and a :class:`Copy` for :meth:`verify`. ``fresh``: the row is new
+        to this node (a small plain object read already is then PUT with
+        ``If-None-Match: *``, no HEAD first; one that exists, 412, is
+        compared as usual)."""
         want, dlo = self.want(profile, local)
         container = self.client.remote_container(profile)
+        if fresh and want.kind == 'plain' and local.body is not None:
+            try:
+                self.client.ensure_container(profile, container)
+                sent = self._put_plain(profile, container, key, local,
+                                       policy, want, if_absent=True)
+            except RemoteError as err:
+                if err.status == HTTP_CONFLICT:
+                    return 'skipped', Copy(want)
+                if err.status != HTTP_PRECONDITION_FAILED:
+                    raise
+            else:
+                self.logger.update_stats('bytes', sent)
+                return 'uploaded', Copy(want)
         head = self.head(profile, container, key)
         state = swift_bucket.remote_state(head, want)
         if state == 'newer':
@@ -277,10 +296,14 @@ class SwiftTransfer:
             if isinstance(body, upload.SpanReader):
                 body.close()
 
-    def _put_plain(self, profile, container, key, local, policy, want):
-        """A plain object or DLO manifest: its own bytes."""
+    def _put_plain(self, profile, container, key, local, policy, want,
+                   if_absent=False):
+        """A plain object or DLO manifest: its own bytes (``if_absent``:
+        only if the name is free)."""
         headers = self._write_headers(want, **{
             'Content-Length': str(local.size)})
+        if if_absent:
+            headers['If-None-Match'] = '*'
         if local.etag:
             headers['ETag'] = local.etag
         if local.body is not None and len(local.body) == local.size:

@@ -25,7 +25,8 @@ from shunt.core.remote import RemoteError
 PASSED = ('content-disposition', 'content-encoding', 'content-language',
           'cache-control', 'expires', 'x-robots-tag', 'x-delete-at',
           'x-object-manifest')
-KINDS = {401: 'auth', 404: 'not_found', 409: 'client', 422: 'client',
+KINDS = {401: 'auth', 404: 'not_found', 409: 'client', 412: 'client',
+         422: 'client',
          400: 'client', 503: 'server', 500: 'server'}
 
 
@@ -137,6 +138,8 @@ class FakeRemoteSwift:
                 int(headers['content-length']) != len(data):
             return Response(499)
         current = self.objects.get((container, obj))
+        if headers.get('if-none-match') == '*' and current is not None:
+            return Response(412)
         when = self._stamp(headers, current)
         if when is None:
             return Response(409)

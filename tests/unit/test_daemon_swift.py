@@ -295,6 +295,31 @@ def test_small_object_sent_from_memory(handler, cluster, remote):
     assert remote.get(RC, 'small')['body'] == b'tiny'
 
 
+def test_fresh_small_object_is_put_if_absent_without_a_head(
+        handler, cluster, remote):
+    when = cluster.put(CONTAINER, 'new', b'tiny', {'X-Object-Meta-A': 'B'})
+    assert handler.handle(profile(**ARCHIVE), row('new', size=4),
+                          fresh=True) is Outcome.ARCHIVED
+    # PUT if absent, then the verification HEAD: no HEAD first
+    assert remote.calls() == [('ENSURE', RC, None), ('PUT', RC, 'new'),
+                              ('HEAD', RC, 'new')]
+    (put,) = [r for r in remote.requests if r[0] == 'PUT']
+    assert put[3]['If-None-Match'] == '*'
+    assert remote.get(RC, 'new')['ts'] == when
+
+
+def test_fresh_row_of_an_existing_copy_is_compared_as_usual(
+        handler, cluster, remote):
+    cluster.put(CONTAINER, 'o', b'tiny')
+    handler.handle(profile(), row('o', size=4))
+    remote.requests.clear()
+    assert handler.handle(profile(), row('o', size=4), fresh=True) is \
+        Outcome.NOOP
+    assert [c for c in remote.calls() if c[0] != 'ENSURE'] == [
+        ('PUT', RC, 'o'), ('HEAD', RC, 'o')]
+    assert remote.get(RC, 'o')['body'] == b'tiny'
+
+
 def test_corrupt_local_bytes_are_refused_by_the_remote(handler, cluster,
                                                         remote):
     cluster.put(CONTAINER, 'o', b'x' * 1000)

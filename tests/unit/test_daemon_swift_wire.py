@@ -108,6 +108,15 @@ def test_plain_object_round_trip(server, world):
     seen = len(server.front.seen)
     assert handler.handle(p, row('dir/é')) is Outcome.NOOP
     assert [s[0] for s in server.front.seen[seen:]] == ['HEAD']
+    # a small object new to the node: PUT if absent, no HEAD first
+    local.put(CONTAINER, 'small', b'tiny')
+    seen = len(server.front.seen)
+    assert handler.handle(p, row('small', size=4), fresh=True) is \
+        Outcome.UPLOADED
+    assert [s[0] for s in server.front.seen[seen:]] == ['PUT']
+    # and when it exists already (412): compared as usual
+    assert handler.handle(p, row('small', size=4), fresh=True) is \
+        Outcome.NOOP
     # every request carried the bypass header
     assert all(s[3].get('X-Cloud-Sync-Shunt-Bypass') == 'true'
                for s in server.front.seen if s[1] != '/auth/v1.0')
