@@ -136,7 +136,8 @@ class RemoteBody:
             logger.update_stats('object.bytes', sent)
             logger.timing_since('object.read_time', self.ctx.started)
         except Exception as err:
-            self.ctx.log_remote_error('read', self.key, err)
+            self.ctx.log_remote_error('read', self.key, err,
+                                      ': breaking the response')
             # the status line is already sent: breaking the connection is
             # the only way left to tell the client the body is short
             raise
@@ -371,14 +372,14 @@ class ObjectContext(WSGIContext):
 
     # -- failures -------------------------------------------------------
 
-    def log_remote_error(self, op, key, err):
+    def log_remote_error(self, op, key, err, then=''):
         if not isinstance(err, RemoteError):
             err = RemoteError('connection', str(err) or type(err).__name__)
         self.logger.increment('remote_error.%s' % err.kind)
         self.logger.error(
-            'Remote %s failed for %s bucket %s key %r (%s): %s: %s', op,
+            'Remote %s failed for %s bucket %s key %r (%s): %s: %s%s', op,
             location_label(self.profile), self.profile.aws_bucket, key,
-            self.profile.describe(), err.kind, err.message)
+            self.profile.describe(), err.kind, err.message, then)
 
     def error_response(self, req, key, err):
         self.log_remote_error(req.method, key, err)
