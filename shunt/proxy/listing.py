@@ -12,7 +12,10 @@ is not UTF-8, ``412`` for a ``limit`` above 10000).
 
 Rows
 ----
-Local rows are Swift's, untouched. Archived rows are built from the S3
+Local rows are Swift's, untouched. (Rows of a remote Swift cluster, for
+``"protocol": "swift"`` profiles, carry its content types and SLO Etags and
+are listed with the request's own parameters: see
+:mod:`shunt.proxy.native`.) Archived rows are built from the S3
 listing under the container's key prefix::
 
     {"bytes": 1234, "hash": "<S3 ETag, unquoted>", "name": "photo.jpg",
