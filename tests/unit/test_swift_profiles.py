@@ -697,3 +697,34 @@ def test_reverse_listing_reads_one_page(listed):
     listings = [s for s in world.server.front.seen if s[1].endswith('/rc')]
     assert len(listings) == 1
     assert 'reverse=' in listings[0][2] and 'limit=2' in listings[0][2]
+
+
+def test_user_metadata_named_like_s3_flags_is_not_a_trigger(world):
+    """On a remote Swift, metadata a client named like 1space's S3 flags
+    is neither an SLO sidecar nor a DLO manifest: a plain object."""
+    put(world.remote_inner, '/v1/AUTH_remote/rc/odd', b'odd body',
+        {'X-Timestamp': TS.internal,
+         'X-Object-Meta-X-Static-Large-Object': 'True',
+         'X-Object-Meta-X-Object-Manifest': 'segs/odd/'})
+    resp = world.call('/v1/AUTH_a/c/odd')
+    assert resp.status_int == 200 and resp.body == b'odd body'
+    assert 'X-Static-Large-Object' not in resp.headers
+    assert 'X-Object-Manifest' not in resp.headers
+    assert not [c for c in world.remote.calls if 'manifests' in c[1]]
+
+
+def test_plain_object_restored(tmp_path, server):
+    server.reset()
+    world = World(tmp_path, server, restore_object=True)
+    put(world.remote_inner, '/v1/AUTH_remote/rc/plain', b'hello',
+        {'X-Timestamp': TS.internal, 'Content-Type': 'text/x-test',
+         'X-Object-Meta-Color': 'blue',
+         'X-Object-Meta-Swift-Timestamp': TS.internal})
+    assert world.call('/v1/AUTH_a/c/plain').body == b'hello'
+    _wait_restored(world.local, '/v1/AUTH_a/c/plain')
+    meta, body = world.local.objects['/v1/AUTH_a/c/plain']
+    assert body == b'hello'
+    assert meta['Content-Type'] == 'text/x-test'
+    assert meta['X-Object-Meta-Color'] == 'blue'
+    assert meta['X-Timestamp'] == TS.internal
+    assert 'X-Object-Meta-Swift-Timestamp' not in meta
