@@ -7,6 +7,7 @@ and ``dlo`` serving it), compared byte for byte and header for header."""
 
 import hashlib
 import json
+import urllib.parse
 
 import pytest
 from swift.common.swob import HeaderKeyDict, Request
@@ -728,3 +729,40 @@ def test_plain_object_restored(tmp_path, server):
     assert meta['X-Object-Meta-Color'] == 'blue'
     assert meta['X-Timestamp'] == TS.internal
     assert 'X-Object-Meta-Swift-Timestamp' not in meta
+
+
+def test_unicode_names_and_metadata(world):
+    """An SLO whose name needs quoting (``%``, ``?``, ``#``, non-ASCII),
+    with non-ASCII segment names and a non-ASCII metadata value."""
+    name = 'sl\u00f6 %?#'
+    meta = {'Content-Type': 'video/x-test',
+            'X-Object-Meta-Cafe': '\u00e9t\u00e9'.encode().decode('latin-1')}
+
+    def make(app, account, container, seg_container, prefix, headers):
+        entries = []
+        for index, data in enumerate(SEGMENTS):
+            seg = '/%s/%s\u00e9%02d' % (seg_container, prefix, index)
+            put(app, '/v1/%s%s' % (account, quote(seg)), data,
+                {'X-Timestamp': SEG_TS.internal})
+            entries.append({'path': seg, 'size_bytes': len(data),
+                            'etag': hashlib.md5(data).hexdigest()})
+        put(app, '/v1/%s/%s/%s' % (account, container, quote(name)),
+            json.dumps(entries).encode(),
+            dict(headers, **{'X-Timestamp': TS.internal}),
+            '?multipart-manifest=put')
+    make(world.local_inner, 'AUTH_a', 'ctl', 'segs', name + '/', meta)
+    meta['X-Object-Meta-Swift-Timestamp'] = TS.internal
+    make(world.remote_inner, 'AUTH_remote', 'rc', 'rc_segments',
+         'segs/%s/' % name, meta)
+    for query in ('', '?multipart-manifest=get',
+                  '?multipart-manifest=get&format=raw'):
+        shunted, local = world.both(quote(name), query=query)
+        assert_same(shunted, local)
+    assert shunted.status_int == 200
+    assert_same(*world.both(quote(name), 'HEAD'))
+    assert world.call('/v1/AUTH_a/c/' + quote(name), 'HEAD').headers[
+        'X-Object-Meta-Cafe'] == '\u00e9t\u00e9'.encode().decode('latin-1')
+
+
+def quote(name):
+    return urllib.parse.quote(name.encode('utf-8'))
