@@ -102,6 +102,8 @@ MANIFEST_HEADER = 'X-Object-Manifest'
 # a DLO manifest object's own body larger than this is not answered for
 # ``?multipart-manifest=get`` from memory (it streams, without ranges)
 MAX_DLO_MANIFEST_BODY = 65536
+# bytes read at a time from a remote DLO streamed without a length
+READ_SIZE = 65536
 
 _log_once = slo.LogOnce()
 
@@ -355,6 +357,47 @@ def manifest_precondition(ctx, req, key, headers):
     if probe._get_conditional_response_status() == 412:
         headers['Content-Type'] = 'text/html; charset=UTF-8'
         headers.pop('Accept-Ranges', None)
+
+
+def is_unsized_dlo(profile, raw):
+    """A remote DLO answered without ``Content-Length`` (Swift's ``dlo``
+    does so when its segments fill more than one listing page)."""
+    return is_swift(profile) and 'content-length' not in raw and \
+        remote_dlo_value(raw) is not None
+
+
+def unsized_dlo_response(ctx, req, key, headers, raw, stream):
+    """Such a DLO as Swift's ``dlo`` answers it: the whole body streamed
+    without ``Content-Length`` or ``Etag`` (ranges ignored), or for
+    ``?multipart-manifest=get`` the manifest object itself."""
+    _, segments = _names(ctx.shunt.remote, ctx.profile)
+    local = local_dlo_value(remote_dlo_value(raw), segments,
+                            written_by_daemon(raw))
+    headers[MANIFEST_HEADER] = str_to_wsgi(local)
+    if slo.wants_manifest(req):
+        if stream is not None:
+            stream.close()
+        return dlo_manifest_response(ctx, req, key, local)
+    headers = {k: v for k, v in headers.items()
+               if k not in ('Etag', 'Accept-Ranges')}
+    if req.method == 'HEAD':
+        if stream is not None:
+            stream.close()
+        return Response(request=req, headers=headers, app_iter=[])
+    if stream is None or req.range:
+        if stream is not None:
+            stream.close()
+        stream = ctx.get_remote(key)['Body']
+    return Response(request=req, headers=headers,
+                    app_iter=_streamed(stream))
+
+
+def _streamed(stream):
+    try:
+        while chunk := stream.read(READ_SIZE):
+            yield chunk
+    finally:
+        stream.close()
 
 
 def dlo_manifest_response(ctx, req, key, local_value):

@@ -272,6 +272,11 @@ class ObjectContext(WSGIContext):
             self.shunt.remote, self.profile, key) \
             if native.is_swift(self.profile) else \
             object_url(self.profile, key)
+        if native.is_unsized_dlo(self.profile, raw):
+            # Swift's own answer for a DLO of 10,000 segments or more
+            self.native_dlo = True
+            return native.unsized_dlo_response(self, req, key, headers,
+                                               raw, stream)
         size = int(raw.get('content-length', 0))
         covers = (0, size)
         if s3['ResponseMetadata'].get('HTTPStatusCode') == 206:

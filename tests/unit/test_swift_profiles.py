@@ -766,3 +766,32 @@ def test_unicode_names_and_metadata(world):
 
 def quote(name):
     return urllib.parse.quote(name.encode('utf-8'))
+
+
+def test_dlo_answered_without_a_length(world, monkeypatch):
+    """Swift's dlo answers a DLO of 10,000 segments or more without
+    ``Content-Length`` and ``Etag``: so does the shunt, streaming the
+    whole body (the remote's answer stripped of them stands in for one)."""
+    world.dlo()
+    swift = world.shunt.remote.swift
+
+    def unsized(call):
+        def wrapped(*args, **kwargs):
+            resp = call(*args, **kwargs)
+            raw = resp['ResponseMetadata']['HTTPHeaders']
+            for name in ('content-length', 'etag', 'x-swift-etag-quoted'):
+                raw.pop(name, None)
+            return resp
+        return wrapped
+    monkeypatch.setattr(swift, 'get_object', unsized(swift.get_object))
+    monkeypatch.setattr(swift, 'head_object', unsized(swift.head_object))
+    for headers in ({}, {'Range': 'bytes=0-9'}):
+        resp = world.call('/v1/AUTH_a/c/dlo', headers=headers)
+        assert resp.status_int == 200 and resp.body == BODY
+        assert 'Etag' not in resp.headers
+        assert resp.headers['X-Object-Manifest'] == 'segs/dlo/'
+    head = world.call('/v1/AUTH_a/c/dlo', 'HEAD')
+    assert head.status_int == 200 and 'Etag' not in head.headers
+    manifest = world.call('/v1/AUTH_a/c/dlo?multipart-manifest=get')
+    assert manifest.body == b'' and manifest.headers['Etag'] == \
+        hashlib.md5(b'').hexdigest()
