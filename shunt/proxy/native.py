@@ -46,7 +46,9 @@ DLO
     the same). ``?multipart-manifest=get`` answers the manifest object
     itself (its own body and Etag), so a ``COPY`` with it copies the
     manifest and without it the concatenated object, as for a local DLO.
-    A remote DLO is never restored (its segments are the remote
+    A DLO of 10,000 segments or more, which Swift's ``dlo`` answers
+    without ``Content-Length`` and ``Etag``, is streamed whole the same
+    way. A remote DLO is never restored (its segments are the remote
     cluster's; Swift's ``dlo`` would read a restored manifest's segments
     from local Swift only).
 
