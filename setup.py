@@ -15,16 +15,21 @@ setup(
         'boto3>=1.26',
         'eventlet>=0.33',
         'PasteDeploy>=2.0',
+        # the remote Swift client (protocol "swift" profiles)
+        'python-swiftclient>=4',
     ],
     extras_require={
         'test': [
             'pytest>=7',
             'hypothesis>=6',
             'moto[server]>=5',
-            'python-swiftclient>=4',
+            # the Keystone v3/v2 tests (a simulated Keystone)
+            'python-keystoneclient>=5',
             'pytest-timeout>=2',
             'ruff',
         ],
+        # protocol "swift" profiles with auth_type keystone_v3/keystone_v2
+        'keystone': ['python-keystoneclient>=5'],
         # tests/bench: the chart, and the shunt's CPU share by sampling
         'bench': ['matplotlib', 'py-spy'],
     },

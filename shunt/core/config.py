@@ -84,8 +84,9 @@ container of another Swift cluster, with 1space's keys::
     ``project_name``, ``project_domain_name`` and ``user_domain_name``) or
     ``keystone_v2`` (needs ``tenant_name``). Keystone needs the
     ``python-keystoneclient`` package on the proxy and daemon hosts
-    (python-swiftclient's Keystone path; without it every request of the
-    profile fails with a message saying so).
+    (``pip install 'swift-cloud-shunt[keystone]'``; python-swiftclient's
+    Keystone path; without it every request of the profile fails with a
+    message saying so).
 ``project_name``, ``project_domain_name``, ``user_domain_name``,
 ``tenant_name``
     The Keystone scope.
