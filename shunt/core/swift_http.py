@@ -64,6 +64,32 @@ def request_path(storage_path, container, obj=None, query=None):
     return path
 
 
+def header_pairs(resp):
+    """Every ``(name, value)`` header of a requests response (latin-1
+    strings, as http.client hands them over).
+
+    http.client's header parser stops at the first line whose name is not
+    ASCII (Swift keeps such metadata names, e.g. ``X-Object-Meta-Café``)
+    and leaves that line and every later one in the message's payload:
+    they are read back from there, so no header is silently lost."""
+    pairs = list(resp.headers.items())
+    original = getattr(resp.raw, '_original_response', None)
+    message = getattr(original, 'msg', None)
+    rest = message.get_payload() if message is not None else None
+    if not rest or not isinstance(rest, str):
+        return pairs
+    for line in rest.splitlines():
+        if line[:1] in (' ', '\t') and pairs:
+            # an obsolete folded continuation line
+            name, value = pairs[-1]
+            pairs[-1] = (name, value + ' ' + line.strip())
+            continue
+        name, sep, value = line.partition(':')
+        if sep and name.strip():
+            pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
 def wire(value):
     """A header value as bytes on the wire (Swift takes UTF-8; values
     with surrogate escapes go out as the bytes they stand for)."""

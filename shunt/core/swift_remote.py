@@ -87,6 +87,7 @@ from shunt.core.swift_http import (  # noqa: F401 (part of this API)
     account_storage_url,
     chunks,
     exception_kind,
+    header_pairs,
     request_path,
     status_kind,
     wire,
@@ -334,7 +335,7 @@ class SwiftRemote:
                 self._read_all(resp, pool_key, conn, what)
                 raise RemoteError(status_kind(status), '%s: %s %s' % (
                     what, status, resp.reason), status)
-            headers_out = swift_shapes.native_headers(resp.headers)
+            headers_out = swift_shapes.native_headers(header_pairs(resp))
             if stream:
                 return SwiftResponse(status, headers_out, StreamingBody(
                     resp, self._releaser(pool_key, conn), what))

@@ -80,9 +80,12 @@ def native(raw):
 
 
 def native_headers(raw_headers):
-    """Lower-case ``{name: native value}`` of a response's headers."""
+    """Lower-case ``{name: native value}`` of a response's headers (a
+    dict or ``(name, value)`` pairs)."""
+    if isinstance(raw_headers, dict) or hasattr(raw_headers, 'items'):
+        raw_headers = raw_headers.items()
     return {native(name).lower(): native(value)
-            for name, value in raw_headers.items()}
+            for name, value in raw_headers}
 
 
 def meta_value(value):

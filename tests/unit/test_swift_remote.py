@@ -934,3 +934,21 @@ def test_os_threads_share_one_client(fake, remote):
         thread.join()
     assert wrong == []
     assert [len(idle) for idle in remote._pools.values()] == [4]
+
+
+def test_metadata_names_that_are_not_ascii_lose_no_header(fake, remote):
+    # http.client stops parsing at such a name; the rest is read back
+    fake.put('AUTH_remote', 'rc', 'o', b'x', {
+        'X-Object-Meta-A': 'first',
+        str_to_wsgi('X-Object-Meta-Café'): str_to_wsgi('crème'),
+        'X-Object-Meta-Z': 'last', 'X-Static-Large-Object': 'True',
+        'Etag': '"abc"'})
+    raw = remote.head_object(make_profile(fake), 'o')[
+        'ResponseMetadata']['HTTPHeaders']
+    assert raw['x-amz-meta-a'] == 'first'
+    assert shunt_headers.decode_meta_value(raw['x-amz-meta-café']) == \
+        'crème'
+    assert raw['x-amz-meta-z'] == 'last'
+    assert raw['x-swift-static-large-object'] == 'True'
+    assert raw['x-swift-etag-quoted'] == '"abc"'
+    assert 'last-modified' in raw and 'x-swift-remote-timestamp' in raw
