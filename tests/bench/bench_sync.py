@@ -15,6 +15,8 @@ One cluster (one container node), the daemon run with ``--once`` on it:
   HEAD where the store honours that); ``--first-walk`` writes them before
   the container is mapped (a first walk, as after a migration: a HEAD per
   object first);
+* ``--sync-mode``: large and small objects in sync mode (the local copies
+  kept): what an upload costs without the archive's local delete;
 * **memory**: the daemon's peak RSS while archiving one ``--big-mib``
   object (default 1024), minus its peak RSS in a pass with nothing to do
   (target: <= 32 MiB growth);
@@ -31,7 +33,7 @@ and subtracted, so the figures are what the rows cost. Run::
 
     python tests/bench/bench_sync.py [--quick] [--count N] [--rows N]
         [--large-mib M] [--large-count N] [--big-mib M] [--first-walk]
-        [--only large|small|mem|walk] [--json PATH]
+        [--sync-mode] [--only large|small|mem|walk] [--json PATH]
 
 (not part of the test run; ``--quick`` takes about a minute).
 """
@@ -149,7 +151,10 @@ class SyncBench:
         self.aio.write_mappings(list(profiles))
 
     def archive_profile(self, container):
-        return self.aio.profile(self.account, container, retain_local=False)
+        """Archive mode, or sync mode with ``--sync-mode`` (the local copy
+        kept: no local DELETE per object)."""
+        return self.aio.profile(self.account, container,
+                                retain_local=bool(self.args.sync_mode))
 
     def sync_pass(self, expect_ok=True):
         """One ``--once`` pass: (seconds, peak RSS in KiB)."""
@@ -214,6 +219,12 @@ class SyncBench:
 
     def archived_all(self, container, names):
         from swiftclient.exceptions import ClientException
+        if self.args.sync_mode:
+            from shunt.core.layout import object_key
+            for name in names:
+                self.s3.head_object(Bucket=self.aio.bucket, Key=object_key(
+                    self.account, container, name, None))
+            return True
         for name in names:
             try:
                 self.conn.head_object(container, name, headers={
@@ -359,6 +370,9 @@ def main(argv=None):
                         help='small objects: written before their '
                         'container is mapped (a first walk: a HEAD per '
                         'object), not into a container the daemon walks')
+    parser.add_argument('--sync-mode', action='store_true',
+                        help='large/small objects in sync mode (uploaded, '
+                        'the local copy kept) instead of archive mode')
     parser.add_argument('--big-mib', type=int, default=1024)
     parser.add_argument('--rows', type=int, default=2000)
     parser.add_argument('--only', action='append',
@@ -379,14 +393,15 @@ def main(argv=None):
         empties = [bench.empty_pass('bench-empty') for _ in range(2)]
         empty = median([e[0] for e in empties])
         empty_peak = max(e[1] for e in empties)
+        verb = 'sync' if args.sync_mode else 'archive'
         if 'large' in only:
             rows.append(bench.throughput(
-                'large', f'archive {args.large_mib} MiB objects',
+                'large', f'{verb} {args.large_mib} MiB objects',
                 args.large_count, args.large_mib * MiB, 'MB/s',
                 LARGE_TARGET, empty))
         if 'small' in only:
             rows.append(bench.throughput(
-                'small', f'archive {args.count} x 4 KiB objects',
+                'small', f'{verb} {args.count} x 4 KiB objects',
                 args.count, SMALL_SIZE, 'obj/s', SMALL_TARGET, empty,
                 mapped_first=not args.first_walk))
         if 'mem' in only:
