@@ -406,14 +406,32 @@ def dlo_manifest_response(ctx, req, key, local_value):
     """The remote DLO manifest object itself (its own body, Etag and
     metadata), as Swift answers ``?multipart-manifest=get`` for a local
     one."""
+    return remote_manifest_response(ctx, req, key, {
+        MANIFEST_HEADER: str_to_wsgi(local_value)})
+
+
+def slo_manifest_fallback(ctx, req, key):
+    """``?multipart-manifest=get`` of a remote SLO whose manifest the
+    shunt could not use (logged): the remote cluster's own answer,
+    segment names and all."""
+    query = {'multipart-manifest': 'get'}
+    if get_param(req, 'format') == 'raw':
+        query['format'] = 'raw'
+    return remote_manifest_response(ctx, req, key, {
+        'X-Static-Large-Object': 'True'}, query)
+
+
+def remote_manifest_response(ctx, req, key, extra, query=None):
+    """The remote cluster's answer to a manifest GET/HEAD (``query``),
+    its headers shown as Swift's, plus ``extra``."""
     remote, profile = ctx.shunt.remote, ctx.profile
     container, _ = _names(remote, profile)
     resp = remote.request(profile, req.method, container, key,
-                          query={'multipart-manifest': 'get'},
+                          query=query or {'multipart-manifest': 'get'},
                           stream=req.method == 'GET')
     raw = swift_shapes.s3_headers(resp.headers)
     headers = shunt_headers.swift_object_headers(raw)
-    headers[MANIFEST_HEADER] = str_to_wsgi(local_value)
+    headers.update(extra)
     length = int(raw.get('content-length') or 0)
     if req.method == 'HEAD':
         out = Response(request=req, headers=headers,

@@ -295,6 +295,11 @@ class ObjectContext(WSGIContext):
             if stream is not None:
                 stream.close()
             raise
+        if manifest is None and swift and native.is_remote_slo(raw) and \
+                slo.wants_manifest(req):
+            if stream is not None:
+                stream.close()
+            return native.slo_manifest_fallback(self, req, key)
         if manifest is not None:
             # an archived SLO: answered as Swift answers a local one
             headers.update(manifest.response_headers())

@@ -795,3 +795,27 @@ def test_dlo_answered_without_a_length(world, monkeypatch):
     manifest = world.call('/v1/AUTH_a/c/dlo?multipart-manifest=get')
     assert manifest.body == b'' and manifest.headers['Etag'] == \
         hashlib.md5(b'').hexdigest()
+
+
+def test_unusable_remote_manifest(world, monkeypatch):
+    """A remote SLO whose manifest does not describe it (here: made to
+    look so) is still served whole, quoted Etag and all, and its
+    ``?multipart-manifest=get`` is the remote cluster's own answer."""
+    def disagree(manifest, size, etag):
+        raise native.ManifestError('made to disagree')
+    monkeypatch.setattr(native, 'checked', disagree)
+    world.slo()
+    resp = world.call('/v1/AUTH_a/c/slo')
+    assert resp.body == BODY
+    assert resp.headers['X-Static-Large-Object'] == 'True'
+    assert resp.headers['Etag'] == world.call(
+        '/v1/AUTH_a/ctl/slo', 'HEAD').headers['Etag']
+    assert 'made to disagree' in world.logger.text('warning')
+    manifest = world.call('/v1/AUTH_a/c/slo?multipart-manifest=get')
+    assert manifest.status_int == 200
+    assert manifest.headers['X-Static-Large-Object'] == 'True'
+    assert [e['name'] for e in json.loads(manifest.body)] == [
+        '/rc_segments/segs/slo/%02d' % i for i in range(3)]
+    raw = world.call('/v1/AUTH_a/c/slo?multipart-manifest=get&format=raw')
+    assert [e['path'] for e in json.loads(raw.body)] == [
+        '/rc_segments/segs/slo/%02d' % i for i in range(3)]
