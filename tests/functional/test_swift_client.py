@@ -179,3 +179,16 @@ def test_missing_remote_container_lists_empty(aio, client, unique_name):
     raw = aio.remote.profile('AUTH_test', unique_name('never'))
     page = client.list_objects(parse_profile(raw, 'm.json', 0), '')
     assert page['Contents'] == [] and page['CommonPrefixes'] == []
+
+
+def test_metadata_name_that_is_not_ascii(aio, client, target):
+    profile, container = target
+    aio.remote.conn().put_object(container, 'o', b'x', headers={
+        'X-Object-Meta-A': 'first', 'X-Object-Meta-Café': 'crème',
+        'X-Object-Meta-Z': 'last'})
+    raw = client.head_object(profile, 'o')['ResponseMetadata'][
+        'HTTPHeaders']
+    assert shunt_headers.decode_meta_value(raw['x-amz-meta-café']) == \
+        'crème'
+    assert raw['x-amz-meta-a'] == 'first' and raw['x-amz-meta-z'] == 'last'
+    assert 'last-modified' in raw and 'x-swift-remote-timestamp' in raw
