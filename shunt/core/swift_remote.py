@@ -15,7 +15,9 @@ Names
 Authentication
     With python-swiftclient's ``get_auth``: tempauth-style auth v1
     (``auth_type: swift``, the default), Keystone v3 or v2 (which need the
-    ``python-keystoneclient`` package). The storage URL and token are kept
+    ``python-keystoneclient`` package: the ``keystone`` extra; one timeout,
+    the larger of the two, bounds a Keystone auth). The storage URL and
+    token are kept
     per (auth URL, user, key, auth options) for the life of the process; a
     ``401`` is answered by authenticating again and repeating the request
     once (a request whose body is a stream cannot be repeated: it fails
@@ -34,7 +36,9 @@ Connections
     when the body has been read to the end (a body closed early closes its
     socket). A green thread never waits for another's connection: when all
     are busy a new one is opened, and closed afterwards if the pool is
-    full. This is the connection reuse of swiftclient's ``Connection``
+    full. A request whose body can be sent again is repeated once on a
+    fresh connection when an idle one turns out closed by the remote.
+    This is the connection reuse of swiftclient's ``Connection``
     without its per-object state (one response at a time, retries that
     re-read bodies, an auth per ``Connection``), so one client serves every
     green thread of a proxy worker. Swift's ``bufferedhttp`` was the other
