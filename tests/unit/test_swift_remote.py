@@ -952,3 +952,30 @@ def test_metadata_names_that_are_not_ascii_lose_no_header(fake, remote):
     assert raw['x-swift-static-large-object'] == 'True'
     assert raw['x-swift-etag-quoted'] == '"abc"'
     assert 'last-modified' in raw and 'x-swift-remote-timestamp' in raw
+
+
+def test_an_idle_connection_closed_by_the_remote_is_retried_once(
+        fake, remote):
+    import requests
+    fake.put('AUTH_remote', 'rc', 'o', b'x')
+    profile = make_profile(fake)
+    remote.head_object(profile, 'o')
+    (idle,) = [conn for pool in remote._pools.values() for conn in pool]
+    real, failures = idle.request, []
+
+    def stale(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise requests.exceptions.ConnectionError('reset by peer')
+        return real(*args, **kwargs)
+    idle.request = stale
+    assert remote.head_object(profile, 'o')['ContentLength'] == 1
+    assert failures == [1]
+    # a streamed body is never sent twice
+    remote.head_object(profile, 'o')
+    (idle,) = [conn for pool in remote._pools.values() for conn in pool]
+    idle.request = lambda *a, **k: (_ for _ in ()).throw(
+        requests.exceptions.ConnectionError('reset'))
+    with pytest.raises(RemoteError) as exc:
+        remote.request(profile, 'PUT', 'rc', 'p', body=iter([b'y']))
+    assert exc.value.kind == 'connection'
