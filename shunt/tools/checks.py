@@ -8,11 +8,15 @@ commands (see :mod:`shunt.tools.cli`):
     the
     very function the middleware loads it with (same errors, same message
     naming the file, the profile index and the field), lists the profiles
-    that are not shunted (no ``merge_namespaces``), then probes the bucket
-    of every shunted profile through :class:`shunt.core.remote.S3Remote`, built
-    as the middleware builds it (one client per endpoint and credentials,
-    the same region, signature and addressing rules), and prints a table.
-    The probe is one ``ListObjects`` with ``MaxKeys=1`` under the
+    that are not shunted (no ``merge_namespaces``), then probes every
+    shunted profile through :class:`shunt.core.stores.Remotes`, built as
+    the middleware builds it (for S3: one boto3 client per endpoint and
+    credentials, the same region, signature and addressing rules; for
+    ``"protocol": "swift"``: the remote Swift client with the profile's
+    auth), with ``--timeout`` for connecting and reading and no retry, and
+    prints a table.
+
+    An S3 probe is one ``ListObjects`` with ``MaxKeys=1`` under the
     profile's key prefix: it proves that the endpoint answers, that the
     credentials are accepted, that the bucket exists and that something is
     archived under the prefix. A ``/*`` profile with the hashed layout has a
@@ -20,16 +24,28 @@ commands (see :mod:`shunt.tools.cli`):
     so); a ``/*`` profile with a ``custom_prefix`` has one prefix, which is
     probed.
 
+    A swift probe authenticates, then lists one name of the remote
+    container (its ``bucket`` column); a remote container not created yet
+    is OK (the sync daemon creates it). A swift ``/*`` profile has one
+    remote container per local container: only the auth and the account
+    are probed (the result says so). See :mod:`shunt.tools.swift_checks`.
+
 :func:`locate`
     Where an object of a container would be archived: the profile mapping
     the container (exact container first, then ``/*``, as the middleware
     looks it up), its endpoint and bucket, the object's key and the key of
-    its SLO manifest sidecar (see :mod:`shunt.core.layout`).
+    its SLO manifest sidecar (see :mod:`shunt.core.layout`). For a swift
+    profile: the auth endpoint, the remote container and the object's name
+    there (its own name), the listing location ``<auth URL>;<remote
+    container>``, the remote segments container and the object's URL
+    (``Content-Location``); no manifest sidecar (remote SLOs are native).
 
 Nothing printed ever holds a credential: the tables are made of the
 account, container, public endpoint (user info removed), bucket and
 prefix, and of this module's own wording of an outcome with the S3 error
-code; every line is also scrubbed of each secret of the file.
+code or the remote Swift status (never a token, a storage URL or the
+remote's own text); every line is also scrubbed of each secret of the
+file.
 
 Each function writes to the given streams and returns the exit status.
 """
@@ -41,7 +57,9 @@ import urllib.parse
 
 from shunt.core.config import ALL_CONTAINERS, ConfigError, load_mappings
 from shunt.core.layout import key_prefix, manifest_key, object_key
-from shunt.core.remote import RemoteError, S3Remote, location_label, object_url
+from shunt.core.remote import RemoteError, location_label, object_url
+from shunt.core.stores import Remotes, is_swift
+from shunt.tools import swift_checks
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_REGION = 'us-east-1'
@@ -134,7 +152,10 @@ class ProbeResult:
 def probe_scope(profile):
     """``(prefix, whole_bucket)``: the key prefix a probe lists, and
     whether it is only the bucket that can be probed (a ``/*`` profile
-    with the hashed layout has one prefix per container)."""
+    with the hashed layout has one prefix per container; a swift ``/*``
+    profile one remote container per container)."""
+    if is_swift(profile):
+        return '', profile.all_containers
     if profile.all_containers and profile.custom_prefix is None:
         return '', True
     return key_prefix(profile.account, profile.container,
@@ -172,6 +193,15 @@ def describe_failure(err, timeout):
 
 def probe(remote, profile, timeout=DEFAULT_TIMEOUT, allow_empty=False):
     """Probe one profile's bucket; a :class:`ProbeResult`."""
+    if is_swift(profile):
+        try:
+            return ProbeResult(*swift_checks.probe(remote, profile,
+                                                   allow_empty))
+        except RemoteError as err:
+            return ProbeResult(False, swift_checks.wording(err, timeout))
+        except Exception as err:
+            return ProbeResult(False, f'cannot use the profile '
+                                      f'({type(err).__name__})')
     prefix, whole_bucket = probe_scope(profile)
     try:
         listing = remote.list_objects(profile, prefix=prefix, max_keys=1)
@@ -193,11 +223,11 @@ def probe(remote, profile, timeout=DEFAULT_TIMEOUT, allow_empty=False):
 
 
 def make_remote(timeout=DEFAULT_TIMEOUT, region=DEFAULT_REGION):
-    """An :class:`S3Remote` as the middleware builds it, with ``timeout``
+    """A :class:`Remotes` as the middleware builds it, with ``timeout``
     for connecting and reading, and no retries (a probe must not hide a
     flaky endpoint)."""
-    return S3Remote(region=region, connect_timeout=timeout,
-                    read_timeout=timeout, max_attempts=1)
+    return Remotes.build(connect_timeout=timeout, read_timeout=timeout,
+                         region=region, max_attempts=1)
 
 
 def probe_all(remote, profiles, timeout=DEFAULT_TIMEOUT, allow_empty=False):
@@ -206,6 +236,8 @@ def probe_all(remote, profiles, timeout=DEFAULT_TIMEOUT, allow_empty=False):
     if not profiles:
         return {}
     for profile in profiles:
+        if is_swift(profile):
+            continue  # authenticates on its first request
         try:
             # build the clients here, one thread: botocore's client
             # creation is not meant to race
@@ -221,6 +253,8 @@ def probe_all(remote, profiles, timeout=DEFAULT_TIMEOUT, allow_empty=False):
 
 
 def _prefix_cell(profile):
+    if is_swift(profile):
+        return '(remote container)'
     prefix, whole_bucket = probe_scope(profile)
     if whole_bucket:
         return f'<P>/{profile.account}/<container>/'
@@ -249,8 +283,13 @@ def check_config(path, out, err, do_probe=True, timeout=DEFAULT_TIMEOUT,
     if not profiles:
         return 0
     if do_probe:
+        own = remote is None
         remote = remote or make_remote(timeout, region)
-        results = probe_all(remote, profiles, timeout, allow_empty)
+        try:
+            results = probe_all(remote, profiles, timeout, allow_empty)
+        finally:
+            if own:
+                remote.close()
     else:
         results = {p.index: ProbeResult(True, NOT_PROBED)
                    for p in profiles}
@@ -259,7 +298,9 @@ def check_config(path, out, err, do_probe=True, timeout=DEFAULT_TIMEOUT,
         result = results[profile.index]
         rows.append([
             str(profile.index), scope(profile.account, profile.container),
-            location_label(profile), profile.aws_bucket,
+            location_label(profile),
+            swift_checks.container_cell(profile) if is_swift(profile)
+            else profile.aws_bucket,
             _prefix_cell(profile),
             result.text if not do_probe else result.label])
     say()
@@ -286,12 +327,17 @@ class Location:
     container: str
     object: str
     key: str
-    manifest_key: str
+    manifest_key: str | None
     profile_index: int | None = None
     mapped_by: str | None = None
     endpoint: str | None = None
     bucket: str | None = None
     url: str | None = None
+    protocol: str | None = None
+    # swift profiles: see shunt.tools.swift_checks.location_fields
+    remote_container: str | None = None
+    segments_container: str | None = None
+    listing_location: str | None = None
 
     def as_dict(self):
         return dataclasses.asdict(self)
@@ -323,14 +369,19 @@ def locate_in(mappings, account, container, obj):
         return None
     cp = profile.custom_prefix
     key = object_key(account, container, obj, cp)
-    return Location(
+    common = dict(
         account=account, container=container, object=obj, key=key,
-        manifest_key=manifest_key(account, container, obj, cp),
         profile_index=profile.index,
         mapped_by=scope(profile.account, ALL_CONTAINERS
                         if profile.all_containers else container),
         endpoint=location_label(profile), bucket=profile.aws_bucket,
-        url=object_url(profile, key))
+        protocol=profile.protocol)
+    if is_swift(profile):
+        # remote SLOs are native: no manifest sidecar
+        return Location(manifest_key=None, **common,
+                        **swift_checks.location_fields(profile, key))
+    return Location(manifest_key=manifest_key(account, container, obj, cp),
+                    url=object_url(profile, key), **common)
 
 
 def locate_layout(account, container, obj, custom_prefix=None):
@@ -386,6 +437,19 @@ def locate(out, err, account, container, obj, conf=None, use_conf=True,
         say(json.dumps(where.as_dict(), ensure_ascii=False))
         return 0
     rows = [('object', f'{account}/{container}/{obj}')]
+    if where.remote_container is not None:
+        rows += [('profile', f'containers[{where.profile_index}] '
+                             f'({where.mapped_by}, protocol swift)'),
+                 ('endpoint', f'{where.endpoint}  (auth)'),
+                 ('container', f'{where.remote_container}  (remote)'),
+                 ('name', where.key),
+                 ('listing', where.listing_location),
+                 ('segments', f'{where.segments_container}  (SLO '
+                              f'segments: <container>/<segment name>)'),
+                 ('url', where.url)]
+        for name, value in rows:
+            say(f'{name:<9} {value}')
+        return 0
     if where.profile_index is not None:
         rows += [('profile', f'containers[{where.profile_index}] '
                              f'({where.mapped_by})'),

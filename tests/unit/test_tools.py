@@ -8,13 +8,14 @@ import socket
 
 import pytest
 from moto.core import set_initial_no_auth_action_count
-from swift.common.swob import Request, str_to_wsgi, wsgi_quote
+from swift.common.swob import Request, Response, str_to_wsgi, wsgi_quote
 
 from shunt.core.config import load_mappings
 from shunt.core.layout import key_prefix, manifest_key, object_key
 from shunt.proxy.middleware import CloudShuntMiddleware
 from shunt.tools import checks as tools
 from shunt.tools import cli
+from tests.unit import fake_swift
 from tests.unit.helpers import BUCKET, FakeLogger, FakeSwift, write_mapping
 
 SECRET = 'Sup3r-Secret-Key/+abc'
@@ -237,8 +238,10 @@ def test_probe_builds_clients_like_the_middleware(tmp_path, s3):
     mappings = load_mappings(path)
     results = tools.probe_all(remote, mappings, allow_empty=True)
     assert all(r.ok for r in results.values())
-    assert remote.connect_timeout == remote.read_timeout == 1.5
-    assert remote.max_attempts == 1 and remote.region == 'us-west-2'
+    s3, swift = remote.s3, remote.swift
+    assert s3.connect_timeout == s3.read_timeout == 1.5
+    assert swift.connect_timeout == swift.read_timeout == 1.5
+    assert s3.max_attempts == 1 and s3.region == 'us-west-2'
     configs = {p.container: remote.client(p).meta.config for p in mappings}
     assert configs['c'].region_name == 'us-west-2'
     assert configs['d'].region_name == 'eu-west-1'
@@ -342,3 +345,208 @@ def test_located_key_is_where_the_middleware_reads(tmp_path, s3):
     resp = Request.blank(wsgi_quote(str_to_wsgi(f'/v1/AUTH_a/c/{name}'))) \
         .get_response(app)
     assert resp.status_int == 200 and resp.body == b'found'
+
+
+# -- swift profiles (a fake remote Swift on loopback) ---------------------
+
+SWIFT_KEY = fake_swift.USERS['remote:tester'][0]
+
+
+class AccountSwift(fake_swift.FakeSwift):
+    """The fake remote Swift, also answering an account HEAD."""
+
+    def storage(self, req):
+        parts = req.path.strip('/').split('/')
+        if req.method == 'HEAD' and len(parts) == 2:
+            if parts[1] not in self.tokens.get(
+                    req.headers.get('X-Auth-Token'), ()):
+                return Response(status=401)
+            return Response(status=204)
+        return super().storage(req)
+
+
+@pytest.fixture(scope='module')
+def swift_server():
+    fake = AccountSwift()
+    fake.base_url = fake_swift.serve(fake)
+    return fake
+
+
+@pytest.fixture
+def remote_swift(swift_server):
+    swift_server.containers.clear()
+    swift_server.requests.clear()
+    swift_server.storage_host = None
+    swift_server.expire_tokens()
+    swift_server.put('AUTH_remote', 'rc', 'o', b'archived')
+    swift_server.containers[('AUTH_remote', 'empty-rc')] = {
+        'headers': {}, 'objects': {}}
+    return swift_server
+
+
+def swift_profile(fake, container='c', **kw):
+    base = {'account': 'AUTH_a', 'container': container,
+            'protocol': 'swift', 'aws_bucket': 'rc',
+            'aws_endpoint': fake.base_url + '/auth/v1.0',
+            'aws_identity': 'remote:tester', 'aws_secret': SWIFT_KEY,
+            'merge_namespaces': True}
+    base.update(kw)
+    return base
+
+
+def assert_no_swift_secret(fake, *texts):
+    for text in texts:
+        assert SWIFT_KEY not in text
+        assert '/v1/AUTH_' not in text  # no storage URL
+        for token in fake.tokens:
+            assert token not in text
+
+
+def test_swift_profiles_probed_with_their_auth(tmp_path, s3, remote_swift):
+    s3.put_object(Bucket=BUCKET, Key=object_key('AUTH_a', 'c', 'o'),
+                  Body=b'x')
+    path = write_mapping(tmp_path / 'm.json', [
+        profile(),
+        swift_profile(remote_swift, 'sw'),
+        swift_profile(remote_swift, 'new', aws_bucket='not-yet'),
+        swift_profile(remote_swift, '/*', aws_bucket='arch-'),
+        swift_profile(remote_swift, '/*', account='AUTH_b',
+                      aws_bucket='x-', remote_account='AUTH_other'),
+    ])
+    status, out, err = run(['check-config', '--timeout', '2', path])
+    assert status == 0, out + err
+    got = rows(out)
+    assert got[0] == 'OK' and got[1] == 'OK'
+    assert got[2] == ('OK (remote container not created yet: the sync '
+                      'daemon creates it)')
+    assert got[3] == got[4] == (
+        'OK (auth and account only: "/*" profile, one remote container '
+        'per container)')
+    assert 'arch-<container>' in out and '(remote container)' in out
+    assert f'{remote_swift.base_url}/auth/v1.0' in out
+    # real auth, then one listing of one name / one account HEAD; every
+    # request bypasses a remote shunt
+    storage = [r for r in remote_swift.requests
+               if r.path.startswith('/v1/')]
+    assert sorted((r.method, r.path) for r in storage) == [
+        ('GET', '/v1/AUTH_remote/not-yet'), ('GET', '/v1/AUTH_remote/rc'),
+        ('HEAD', '/v1/AUTH_other/'), ('HEAD', '/v1/AUTH_remote/')]
+    assert all('limit=1' in r.query for r in storage if r.method == 'GET')
+    assert all(r.headers.get('X-Cloud-Sync-Shunt-Bypass') == 'true'
+               for r in storage)
+    assert_no_secret(out, err)
+    assert_no_swift_secret(remote_swift, out, err)
+
+
+def test_swift_empty_remote_container(tmp_path, remote_swift):
+    path = write_mapping(tmp_path / 'm.json', [
+        swift_profile(remote_swift, aws_bucket='empty-rc')])
+    status, out, _ = run(['check-config', path])
+    assert status == 1
+    assert rows(out)[0] == 'FAIL nothing archived in the remote container'
+    status, out, _ = run(['check-config', '--allow-empty', path])
+    assert status == 0
+    assert rows(out)[0] == \
+        'OK (nothing archived in the remote container yet)'
+
+
+def test_swift_failures(tmp_path, remote_swift, refused_port, silent_port):
+    down = f'http://127.0.0.1:{refused_port}/auth/v1.0'
+    silent = f'http://127.0.0.1:{silent_port}/auth/v1.0'
+    path = write_mapping(tmp_path / 'm.json', [
+        swift_profile(remote_swift, 'badkey', aws_secret='Wrong-Key-77'),
+        swift_profile(remote_swift, 'down', aws_endpoint=down),
+        swift_profile(remote_swift, 'silent', aws_endpoint=silent),
+        swift_profile(remote_swift, '/*', remote_account='AUTH_nobody'),
+        swift_profile(remote_swift, 'v3', auth_type='keystone_v3',
+                      aws_endpoint=remote_swift.base_url + '/v3',
+                      project_name='p', project_domain_name='pd',
+                      user_domain_name='ud'),
+    ])
+    status, out, err = run(['check-config', '--timeout', '0.5', path])
+    assert status == 1
+    got = rows(out)
+    assert got[0] == 'FAIL the credentials were refused (401)'
+    assert got[1] == 'FAIL cannot connect to the auth endpoint'
+    assert got[2] == 'FAIL no answer within 0.5s'
+    assert got[3] == 'FAIL the credentials were refused (401)'
+    assert got[4] == 'FAIL the credentials were refused'
+    assert '5 of 5 profile(s) failed' in out
+    assert_no_swift_secret(remote_swift, out, err)
+    assert 'Wrong-Key-77' not in out + err
+
+
+def test_swift_storage_url_unreachable(tmp_path, remote_swift,
+                                       refused_port):
+    remote_swift.storage_host = f'http://127.0.0.1:{refused_port}'
+    path = write_mapping(tmp_path / 'm.json', [swift_profile(remote_swift)])
+    status, out, err = run(['check-config', '--timeout', '1', path])
+    assert status == 1
+    assert rows(out)[0] == ('FAIL cannot connect to the storage URL the '
+                            'auth endpoint gave')
+    assert str(refused_port) not in out + err
+    assert_no_swift_secret(remote_swift, out, err)
+
+
+def test_swift_probe_builds_no_boto_client(tmp_path, remote_swift):
+    path = write_mapping(tmp_path / 'm.json', [swift_profile(remote_swift)])
+    remote = tools.make_remote(timeout=1.0)
+
+    class NoS3:
+        def __getattr__(self, name):
+            raise AssertionError('S3 used for a swift profile')
+    remote.s3 = NoS3()
+    results = tools.probe_all(remote, load_mappings(path))
+    assert results[0].ok
+    remote.close()
+
+
+def test_locate_swift(tmp_path, remote_swift):
+    endpoint = 'https://user:Pw-In-Url-9z@swift.example.com/auth/v1.0'
+    path = write_mapping(tmp_path / 'm.json', [
+        swift_profile(remote_swift, 'c', aws_endpoint=endpoint),
+        swift_profile(remote_swift, '/*', aws_endpoint=endpoint,
+                      aws_bucket='arch-')])
+    name = 'dir/caf\u00e9 ?#%.txt'
+    status, out, err = run(['locate', '--conf', path, 'AUTH_a', 'c', name])
+    assert status == 0, err
+    lines = dict(line.split(None, 1) for line in out.splitlines())
+    assert lines['profile'] == 'containers[0] (AUTH_a/c, protocol swift)'
+    assert lines['endpoint'] == \
+        'https://swift.example.com/auth/v1.0  (auth)'
+    assert lines['container'] == 'rc  (remote)'
+    assert lines['name'] == name
+    assert lines['listing'] == 'https://swift.example.com/auth/v1.0;rc'
+    assert lines['segments'].startswith('rc_segments  ')
+    assert lines['url'] == ('https://swift.example.com/auth/v1.0/rc/'
+                            'dir/caf%C3%A9%20%3F%23%25.txt')
+    assert 'manifest' not in lines
+    assert_no_secret(out, err)
+    assert_no_swift_secret(remote_swift, out, err)
+    _, out, _ = run(['locate', '--conf', path, '--json', 'AUTH_a', 'zz',
+                     name])
+    got = json.loads(out)
+    assert got['protocol'] == 'swift' and got['mapped_by'] == 'AUTH_a/*'
+    assert got['remote_container'] == 'arch-zz'
+    assert got['segments_container'] == 'arch-zz_segments'
+    assert got['key'] == name and got['manifest_key'] is None
+    assert got['url'].startswith('https://swift.example.com/auth/v1.0/'
+                                 'arch-zz/dir/')
+    # no remote call
+    assert not remote_swift.requests
+
+
+def test_swift_keystone_v3_profile(tmp_path, remote_swift):
+    pytest.importorskip('keystoneclient')
+    user, password, user_domain, project, project_domain = \
+        fake_swift.KEYSTONE_V3
+    path = write_mapping(tmp_path / 'm.json', [swift_profile(
+        remote_swift, auth_type='keystone_v3',
+        aws_endpoint=remote_swift.base_url + '/v3', aws_identity=user,
+        aws_secret=password, project_name=project,
+        project_domain_name=project_domain, user_domain_name=user_domain)])
+    status, out, err = run(['check-config', path])
+    assert status == 0, out + err
+    assert rows(out)[0] == 'OK'
+    assert password not in out + err
+    assert_no_swift_secret(remote_swift, out, err)
