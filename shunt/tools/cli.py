@@ -22,16 +22,18 @@ Subcommands:
     ``cloud-shunt-archive_AUTH_test_archive``.
 ``cloud-shunt check-config [PATH] [--no-probe] [--timeout S] ...``
     Validate a mapping file as the middleware does, then probe every
-    shunted profile's bucket and print a table; exit 0 when all is well,
-    1 otherwise (see :mod:`shunt.tools.checks`).
+    shunted profile's bucket (a swift profile: its auth and remote
+    container) and print a table; exit 0 when all is well, 1 otherwise
+    (see :mod:`shunt.tools.checks`).
 ``cloud-shunt sync-status CONFIG [--json] [--dry-run]``
     On a container node: what the sync daemon did and has left to do per
     mapped container DB (see :mod:`shunt.daemon.status`); ``--dry-run``
     lists what a pass would act on now.
 ``cloud-shunt locate [--conf PATH] ACCOUNT CONTAINER OBJECT``
     Print the endpoint, bucket and key where an object of a mapped
-    container is archived (and its SLO manifest sidecar's key); exit 1
-    when the container is not mapped.
+    container is archived (and its SLO manifest sidecar's key; for a swift
+    profile the remote container and name); exit 1 when the container is
+    not mapped.
 
 Adding a subcommand::
 
@@ -604,7 +606,10 @@ def _default_conf_file():
                      'does, list the profiles it does not shunt, then probe '
                      "every shunted profile's bucket (reachability, "
                      'credentials, the key prefix holds objects) with one '
-                     'ListObjects of one key, and print a table. Exit '
+                     'ListObjects of one key (a swift profile: its auth, '
+                     'then a listing of one name of its remote container, '
+                     'which may not exist yet; a swift "/*" profile: auth '
+                     'and account only), and print a table. Exit '
                      'status 0 when the file is valid and every probe '
                      'succeeds, 1 otherwise. Secrets are never printed.')
 @argument('path', metavar='PATH', nargs='?', default=None,
@@ -633,7 +638,9 @@ def check_config_command(args):
 @command('locate', help='where an object is archived (bucket and key)',
          description='Print the endpoint, bucket and key where an object '
                      'of a mapped container would be archived, and the key '
-                     'of its SLO manifest sidecar, using the mapping '
+                     'of its SLO manifest sidecar (a swift profile: the '
+                     'remote container, the name there, its segments '
+                     'container and URL), using the mapping '
                      'file\'s profile for the container (the exact '
                      'container first, then ACCOUNT/*). Exit status 1 '
                      'when the container is not mapped.')
