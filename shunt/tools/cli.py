@@ -33,7 +33,7 @@ Subcommands:
     Print the endpoint, bucket and key where an object of a mapped
     container is archived (and its SLO manifest sidecar's key; for a swift
     profile the remote container and name); exit 1 when the container is
-    not mapped.
+    not mapped (see :mod:`shunt.tools.locating`).
 
 Adding a subcommand::
 
@@ -661,8 +661,8 @@ def check_config_command(args):
 @argument('--json', action='store_true',
           help='print one JSON object')
 def locate_command(args):
-    from shunt.tools import checks as tools
-    return tools.locate(
+    from shunt.tools import locating
+    return locating.locate(
         sys.stdout, sys.stderr, args.account, args.container, args.obj,
         conf=args.conf or _default_conf_file(), use_conf=not args.no_conf,
         custom_prefix=args.custom_prefix, quoted=args.quoted,

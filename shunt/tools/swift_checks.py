@@ -1,6 +1,6 @@
 """The ``check-config`` probe and the ``locate`` answer of a profile with
 ``"protocol": "swift"`` (another Swift cluster as the archive; see
-:mod:`shunt.tools.checks` for the commands themselves).
+:mod:`shunt.tools.checks` and :mod:`shunt.tools.locating` for the commands).
 
 Probe (through :meth:`shunt.core.stores.Remotes.request`, i.e. the remote
 Swift client the middleware and the daemon use, with the probe's
