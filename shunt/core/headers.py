@@ -222,7 +222,9 @@ def swift_object_headers(s3_headers):
     for name, value in meta.items():
         if name in BOOKKEEPING_META:
             continue
-        headers[SWIFT_META_PREFIX + name] = str_to_wsgi(value)
+        # a name as botocore gives it (latin-1) or native (a remote Swift's)
+        headers[SWIFT_META_PREFIX + str_to_wsgi(_as_native(name))] = \
+            str_to_wsgi(value)
     delete_at = meta.get('x-delete-at', '').strip()
     if delete_at.isdigit():
         headers['X-Delete-At'] = delete_at

@@ -819,3 +819,16 @@ def test_unusable_remote_manifest(world, monkeypatch):
     raw = world.call('/v1/AUTH_a/c/slo?multipart-manifest=get&format=raw')
     assert [e['path'] for e in json.loads(raw.body)] == [
         '/rc_segments/segs/slo/%02d' % i for i in range(3)]
+
+
+def test_non_ascii_metadata_name(world):
+    """A metadata name that is not ASCII (Swift's own title-casing of
+    the WSGI string already changes its bytes: 'CafÃ©' -> 'Cafã©') is
+    answered with the bytes the remote sent, never a 500."""
+    put(world.remote_inner, '/v1/AUTH_remote/rc/named', b'x',
+        {'X-Timestamp': TS.internal,
+         'X-Object-Meta-Caf\u00e9'.encode().decode('latin-1'): 'v'})
+    resp = world.call('/v1/AUTH_a/c/named', 'HEAD')
+    assert resp.status_int == 200
+    assert resp.headers['X-Object-Meta-Caf\u00e3\u00a9'] == 'v'
+    assert 'Last-Modified' in resp.headers
