@@ -166,10 +166,19 @@ class Transfer:
         return resp.app_iter
 
     def fetch_manifest(self, account):
+        # a nested SLO's entry records its SLO Etag, not the MD5 of the
+        # manifest object the internal client reads: no If-Match, the
+        # parsed manifest's own Etag is compared instead
         def fetch(container, obj, etag):
             resp = self._local('GET', self._path(account, container, obj),
-                               {'If-Match': etag}, (2,))
-            return self.read_manifest(resp)[1]
+                               {}, (2,))
+            manifest, body = self.read_manifest(resp)
+            if manifest.etag != etag:
+                raise upload.LocalReadError(
+                    f'nested SLO /{container}/{obj} has Etag '
+                    f'{manifest.etag}, its parent recorded {etag}',
+                    kind='invalid', permanent=True)
+            return body
         return fetch
 
     def remote_head(self, profile, key):

@@ -1265,7 +1265,9 @@ def test_large_rechunked_slo_goes_as_fixed_parts(s3, cluster, logger):
 
 def test_nested_slo_is_expanded(handler, cluster, s3):
     inner, inner_body = put_slo(cluster, 'inner', [b'x' * 300, b'y' * 200])
-    outer_entry = {'name': '/%s/inner' % CONTAINER, 'hash': md5(inner),
+    # as Swift records a nested SLO: its SLO Etag, not its manifest's MD5
+    outer_entry = {'name': '/%s/inner' % CONTAINER,
+                   'hash': slo.parse_manifest(inner).etag,
                    'bytes': len(inner), 'sub_slo': True,
                    'content_type': 'application/octet-stream;swift_bytes=%d'
                    % len(inner_body)}
@@ -1274,6 +1276,18 @@ def test_nested_slo_is_expanded(handler, cluster, s3):
     assert handler.handle(profile(), row('outer')) is Outcome.UPLOADED
     assert s3.get_object(Bucket=BUCKET, Key=key_of('outer'))[
         'Body'].read() == body + inner_body
+
+
+def test_nested_slo_changed_since_its_parent_fails_for_good(
+        handler, cluster, s3):
+    inner, _ = put_slo(cluster, 'inner2', [b'x' * 300, b'y' * 200])
+    outer_entry = {'name': '/%s/inner2' % CONTAINER, 'hash': md5(b'old'),
+                   'bytes': len(inner), 'sub_slo': True}
+    put_slo(cluster, 'outer2', [b'z' * 50], extra_entries=[outer_entry])
+    with pytest.raises(RowFailed) as exc:
+        handler.handle(profile(**ARCHIVE), row('outer2'))
+    assert (exc.value.kind, exc.value.permanent) == ('invalid', True)
+    assert cluster.get(CONTAINER, 'outer2') is not None
 
 
 def test_check_object_trusts_swift_slo_etag_over_the_part_count():
