@@ -45,7 +45,7 @@ from tests.bench.bench_sync import (  # noqa: E402
     log,
     print_table,
 )
-from tests.bench.common import MiB, Row, median  # noqa: E402
+from tests.bench.common import MiB, median  # noqa: E402
 
 TARGET = 0.85
 SMALL_TARGET = 0.8
@@ -76,6 +76,8 @@ class SwiftArchiveBench(SyncBench):
         # archive mode always (bench_sync's own options are not ours)
         return self.aio.profile(self.account, container, retain_local=False)
 
+    DIRECT, DIRECT_KEY = 'python-swiftclient', 'swiftclient_s'
+
     def direct_puts(self, container, count, body):
         """Seconds python-swiftclient takes to put ``count`` objects of
         ``body`` (with their Etag) into the remote ``container``,
@@ -100,34 +102,9 @@ class SwiftArchiveBench(SyncBench):
             conn.delete_object(container, f'obj-{i:06d}')
         return seconds
 
-    def archive(self, key, title, count, size, unit, target, empty):
-        body = os.urandom(size)
-        container = f'bench-{key}'
-        names = [f'obj-{i:06d}' for i in range(count)]
-        log(f'{title}: writing {count} x {size} bytes into Swift')
-        self.put_many(container, names, body)
-        self.map(self.archive_profile(container))
-        log(f'{title}: daemon pass')
-        seconds, _ = self.sync_pass()
-        if not self.archived_all(container, names):
-            raise RuntimeError(f'{title}: the pass did not archive all')
-        daemon = max(seconds - empty, 1e-3)
-        log(f'{title}: python-swiftclient, {count} puts, concurrency '
-            f'{CONCURRENCY}')
-        direct = self.direct_puts(f'bench-direct-{key}', count, body)
-        if unit == 'MB/s':
-            measured = count * size / daemon / 1e6
-            limit = count * size / direct / 1e6
-        else:
-            measured, limit = count / daemon, count / direct
-        return Row(key, title, measured, limit, unit, target,
-                   samples={'pass_s': seconds, 'empty_pass_s': empty,
-                            'swiftclient_s': direct},
-                   note=f'daemon pass {seconds:.2f}s (of which {empty:.2f}s '
-                        f'a pass with nothing to do), python-swiftclient '
-                        f'{direct:.2f}s; concurrency {CONCURRENCY}; archive '
-                        f'mode (read, PUT with Etag, verify HEAD, local '
-                        f'DELETE) vs PUT only')
+    def mode_note(self, mapped_first):
+        return ('archive mode (read, PUT with Etag, verify HEAD, local '
+                'DELETE) vs PUT only')
 
 
 def main(argv=None):
@@ -152,11 +129,11 @@ def main(argv=None):
         log('a pass with nothing to do')
         empty = median([bench.empty_pass('bench-empty')[0]
                         for _ in range(2)])
-        rows.append(bench.archive(
+        rows.append(bench.throughput(
             'large', f'archive {args.large_mib} MiB objects to Swift',
             args.large_count, args.large_mib * MiB, 'MB/s', TARGET, empty))
         if args.count:
-            rows.append(bench.archive(
+            rows.append(bench.throughput(
                 'small', f'archive {args.count} x 4 KiB objects to Swift',
                 args.count, SMALL_SIZE, 'obj/s', SMALL_TARGET, empty))
     finally:

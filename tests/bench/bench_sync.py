@@ -241,6 +241,16 @@ class SyncBench:
 
     # -- figures ----------------------------------------------------------
 
+    # the direct upload a pass is compared with: its label, its samples key
+    DIRECT, DIRECT_KEY = 'boto3', 'boto3_s'
+
+    def direct_puts(self, prefix, count, body):
+        return self.boto3_puts(prefix, count, body)
+
+    def mode_note(self, mapped_first):
+        return ('objects written into a walked container' if mapped_first
+                else 'first walk of the container')
+
     def throughput(self, key, title, count, size, unit, target, empty,
                    mapped_first=False):
         """``mapped_first``: the container is mapped and walked (empty)
@@ -262,8 +272,9 @@ class SyncBench:
         if not self.archived_all(container, names[:25] + names[-25:]):
             raise RuntimeError(f'{title}: the pass did not archive all')
         daemon = max(seconds - empty, 1e-3)
-        log(f'{title}: boto3, {count} puts, concurrency {CONCURRENCY}')
-        direct = self.boto3_puts(f'bench-direct-{key}', count, body)
+        log(f'{title}: {self.DIRECT}, {count} puts, concurrency '
+            f'{CONCURRENCY}')
+        direct = self.direct_puts(f'bench-direct-{key}', count, body)
         if unit == 'MB/s':
             measured = count * size / daemon / 1e6
             limit = count * size / direct / 1e6
@@ -271,13 +282,11 @@ class SyncBench:
             measured, limit = count / daemon, count / direct
         return Row(key, title, measured, limit, unit, target,
                    samples={'pass_s': seconds, 'empty_pass_s': empty,
-                            'boto3_s': direct},
+                            self.DIRECT_KEY: direct},
                    note=f'daemon pass {seconds:.2f}s (of which {empty:.2f}s '
-                        f'a pass with nothing to do), boto3 {direct:.2f}s; '
-                        f'concurrency {CONCURRENCY}; ' + (
-                            'objects written into a walked container'
-                            if mapped_first else 'first walk of the '
-                            'container'))
+                        f'a pass with nothing to do), {self.DIRECT} '
+                        f'{direct:.2f}s; concurrency {CONCURRENCY}; '
+                        f'{self.mode_note(mapped_first)}')
 
     def memory(self, size_mib, empty_peak):
         container = 'bench-memory'
