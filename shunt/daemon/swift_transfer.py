@@ -317,7 +317,7 @@ class SwiftTransfer:
             body = upload.SpanReader([upload.Piece(
                 local.size, profile.container, local.name, local.etag,
                 policy=policy, segment=False, whole=True)],
-                self._open(profile))
+                self._open(profile), store_checks=bool(local.etag))
         resp = self._put(profile, container, key, headers, body)
         etag = shunt_headers.bare_etag(resp.headers.get('etag'))
         if local.etag and etag != local.etag:
@@ -395,7 +395,7 @@ class SwiftTransfer:
                     return 0
                 body = upload.SpanReader([upload.Piece(
                     size, container, obj, etag, whole=True)],
-                    self._open(profile))
+                    self._open(profile), store_checks=True)
                 self._put(profile, target, name, {
                     'ETag': etag, 'Content-Length': str(size),
                     'Content-Type': content_type or

@@ -2,8 +2,7 @@
 
 Nothing is ever held in memory beyond a few chunks of the local GET (one,
 or for pieces of 1 MiB or more up to three: :class:`ReadAhead` keeps the
-GET going while the bytes before are sent, and the MD5 of big chunks is
-computed in another OS thread, :class:`Hasher`): a body
+GET going while the bytes before are sent): a body
 handed to boto3 is a :class:`SpanReader`, a file-like view of a byte span
 of one or more *pieces* (a local object or a byte range of it, or inline
 bytes of an SLO ``data`` segment) that opens its local GETs only when
@@ -32,7 +31,6 @@ import dataclasses
 import hashlib
 
 import eventlet
-from eventlet import tpool
 from swift.common.utils import close_if_possible
 
 from shunt.core.manifest import parse_manifest
@@ -46,40 +44,6 @@ MAX_PART_SIZE = 5 * GiB
 MAX_PARTS = 10000
 # Swift's own limit on SLO nesting (slo max_manifest_segments depth)
 MAX_DEPTH = 10
-
-
-# chunks at least this big are hashed in a thread of eventlet's pool
-# (hashlib lets go of the GIL), while the green thread sends them
-THREAD_HASH_MIN = 256 * 1024
-
-
-class Hasher:
-    """An MD5 fed in order whose big chunks are hashed in another OS
-    thread: :meth:`update` hands the chunk over and returns, so the bytes
-    go out while they are hashed (one chunk at a time, in order: it waits
-    for the previous one first). :meth:`hexdigest` waits for all of
-    them."""
-
-    def __init__(self):
-        self._md5 = hashlib.md5(usedforsecurity=False)
-        self._pending = None
-
-    def update(self, chunk):
-        self.wait()
-        if len(chunk) >= THREAD_HASH_MIN:
-            self._pending = eventlet.spawn(tpool.execute, self._md5.update,
-                                           chunk)
-        else:
-            self._md5.update(chunk)
-
-    def wait(self):
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.wait()
-
-    def hexdigest(self):
-        self.wait()
-        return self._md5.hexdigest()
 
 
 # pieces at least this long are read ahead (READ_AHEAD chunks, in a green
@@ -282,17 +246,27 @@ class SpanReader:
     """A file-like object over ``pieces`` for boto3 to stream from.
 
     ``open_piece(piece)`` returns an iterator of the piece's bytes. The
-    reader checks each piece's length (and, for whole objects, MD5: a
-    store that ignores ``Content-MD5`` never gets a body that does not
-    make the Etag), keeps the MD5 of everything read in :attr:`md5` when
-    ``digest`` is true, and restarts from its first byte on ``seek(0)``.
+    reader checks each piece's length (and, for whole objects, MD5, before
+    handing out a piece's last bytes: a store never completes a body that
+    does not make the Etag), keeps the MD5 of everything read in
+    :attr:`md5` when ``digest`` is true, and restarts from its first byte
+    on ``seek(0)``.
+
+    ``store_checks``: the request carries the Etag of the span's only
+    piece to a store that always checks it (a Swift ``ETag``: the object
+    server refuses a body that does not make it), so that piece is not
+    hashed here too (the MD5 of a 64 MiB object is a tenth of a second of
+    CPU). Not for S3: stores that ignore ``Content-MD5`` exist (moto
+    does), and would keep a body that does not make the Etag.
     """
 
-    def __init__(self, pieces, open_piece, digest=False):
+    def __init__(self, pieces, open_piece, digest=False,
+                 store_checks=False):
         self.pieces = list(pieces)
         self.length = sum(p.length for p in self.pieces)
         self.open_piece = open_piece
         self.digest = digest
+        self.store_checks = store_checks and len(self.pieces) == 1
         self._reset()
 
     def _reset(self):
@@ -339,8 +313,9 @@ class SpanReader:
                 if piece.length >= READ_AHEAD_MIN and piece.data is None:
                     self._iter = ReadAhead(self._iter)
                 self._got = 0
-                self._piece_md5 = Hasher() \
-                    if piece.whole and piece.etag else None
+                self._piece_md5 = hashlib.md5(usedforsecurity=False) \
+                    if piece.whole and piece.etag and \
+                    not self.store_checks else None
             chunk = b''
             if self._got < piece.length:
                 try:

@@ -302,25 +302,24 @@ def test_span_reader_holds_back_the_last_bytes_of_a_corrupt_piece():
         bad.read(2)
 
 
-def test_span_reader_hashes_big_chunks_in_a_thread_in_order():
-    chunks = [bytes([i]) * upload.THREAD_HASH_MIN for i in range(5)]
-    body = b''.join(chunks)
-    piece = upload.Piece(len(body), 's', 'a', etag=md5(body), whole=True)
-    good = upload.SpanReader([piece], lambda p: list(chunks))
-    got = b''
-    while True:
-        data = good.read(100000)
-        if not data:
-            break
-        got += data
-    assert got == body
-    swapped = chunks[1:2] + chunks[:1] + chunks[2:]
-    bad = upload.SpanReader([piece], lambda p: list(swapped))
+def test_span_reader_leaves_the_md5_to_a_store_that_checks_it():
+    body = b'abcd'
+    piece = upload.Piece(4, 's', 'a', etag=md5(body), whole=True)
+    corrupt = [b'ab', b'cX']
+    # the request carries the Etag to a store that checks it (a remote
+    # Swift answers 422): nothing is hashed here
+    checked = upload.SpanReader([piece], lambda p: list(corrupt),
+                                store_checks=True)
+    assert checked.read() == b'abcX'
+    assert checked._piece_md5 is None
+    # a span of several pieces has no single Etag the store could check
+    other = upload.Piece(1, 's', 'b', etag=md5(b'e'), whole=True)
+    several = upload.SpanReader(
+        [piece, other], lambda p: list(corrupt) if p.obj == 'a' else [b'e'],
+        store_checks=True)
     with pytest.raises(upload.LocalReadError, match='MD5'):
-        while bad.read(100000):
-            pass
-    # the last bytes were never handed out
-    assert bad.position < len(body)
+        several.read()
+    assert several.position < 4
 
 
 def test_read_ahead_keeps_order_bounds_memory_and_raises_in_place():
