@@ -17,7 +17,10 @@ independent Swift cluster (backend ``swift``); the daemon runs ``--once``:
 
 A daemon pass's time counts from its start to its exit, less the time of a
 pass with nothing to do (process start, rings, one container), as in
-:mod:`tests.bench.bench_sync`. Run::
+:mod:`tests.bench.bench_sync`; so are its ``cpu s`` and ``machine bound``
+lines, the endpoint there being the remote cluster's processes (``remote
+swift``: proxy, account, container, object servers, memcached; the
+busiest of them taken as bound to one core). Run::
 
     python tests/bench/bench_swift_archive.py [--quick] [--large-mib M]
         [--large-count N] [--count N] [--json PATH]
@@ -31,21 +34,20 @@ import hashlib
 import json
 import os
 import sys
-import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
 from shunt.tools.aio import Cluster  # noqa: E402
+from shunt.tools.aio_remote import PROCS  # noqa: E402
 from tests.bench.bench_sync import (  # noqa: E402
     CONCURRENCY,
     SMALL_SIZE,
     SyncBench,
-    log,
     print_table,
 )
-from tests.bench.common import MiB, median  # noqa: E402
+from tests.bench.common import MiB  # noqa: E402
 
 TARGET = 0.85
 SMALL_TARGET = 0.8
@@ -77,11 +79,16 @@ class SwiftArchiveBench(SyncBench):
         return self.aio.profile(self.account, container, retain_local=False)
 
     DIRECT, DIRECT_KEY = 'python-swiftclient', 'swiftclient_s'
+    ENDPOINT = 'remote swift'
+
+    def endpoint_procs(self):
+        return PROCS
 
     def direct_puts(self, container, count, body):
-        """Seconds python-swiftclient takes to put ``count`` objects of
-        ``body`` (with their Etag) into the remote ``container``,
-        CONCURRENCY at a time, one connection per thread (reused)."""
+        """The :class:`CpuMeter` of python-swiftclient putting ``count``
+        objects of ``body`` (with their Etag) into the remote
+        ``container``, CONCURRENCY at a time, one connection per thread
+        (reused)."""
         etag = hashlib.md5(body).hexdigest()
         remote = self.remote
         remote.create_container(container)
@@ -94,13 +101,12 @@ class SwiftArchiveBench(SyncBench):
             # the workers authenticate before the clock starts
             list(pool.map(lambda _: remote.conn().head_account(),
                           range(CONCURRENCY * 2)))
-            t0 = time.monotonic()
-            list(pool.map(put, range(count)))
-        seconds = time.monotonic() - t0
+            with self.meter() as meter:
+                list(pool.map(put, range(count)))
         conn = remote.conn()
         for i in range(count):
             conn.delete_object(container, f'obj-{i:06d}')
-        return seconds
+        return meter
 
     def mode_note(self, mapped_first):
         return ('archive mode (read, PUT with Etag, verify HEAD, local '
@@ -126,9 +132,7 @@ def main(argv=None):
     rows = []
     try:
         bench.start()
-        log('a pass with nothing to do')
-        empty = median([bench.empty_pass('bench-empty')[0]
-                        for _ in range(2)])
+        empty = bench.baseline()
         rows.append(bench.throughput(
             'large', f'archive {args.large_mib} MiB objects to Swift',
             args.large_count, args.large_mib * MiB, 'MB/s', TARGET, empty))

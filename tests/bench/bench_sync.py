@@ -29,7 +29,28 @@ One cluster (one container node), the daemon run with ``--once`` on it:
 
 A daemon pass's time counts from its start to its exit; the time of a pass
 with nothing to do (process start, rings, one container) is measured too
-and subtracted, so the figures are what the rows cost. Run::
+and subtracted, so the figures are what the rows cost.
+
+Every party shares the machine's cores, so each throughput figure has two
+more lines, from the CPU seconds (user + system) each party used, in the
+same run:
+
+* ``cpu s``: during the daemon pass (less a pass with nothing to do): the
+  daemon (getrusage of the reaped child), the endpoint (``s3``), the Swift
+  servers (sum; per kind) and this process (``bench``: its RSS sampling);
+  during the direct upload: the endpoint and this process (the client's
+  threads);
+* ``machine bound``: the best ratio any daemon could reach here, the direct
+  upload's wall time over the least wall time the pass's other work allows
+  — its CPU spread over every core, but no less than the busiest endpoint
+  process's CPU (one core, GIL) — as if the daemon cost nothing; then the
+  same with the daemon's (and bench's) CPU added: that "CPU-limited" wall
+  against the measured one says how close the pass came to using every
+  core. ``others' jobs``: cores busy with processes not of this run;
+  ``cores busy``: the share of all cores this run and those jobs used.
+
+The target is judged on the measured ratio; the bound says how far it can
+be reached on this machine. Run::
 
     python tests/bench/bench_sync.py [--quick] [--count N] [--rows N]
         [--large-mib M] [--large-count N] [--big-mib M] [--first-walk]
@@ -44,16 +65,24 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import resource
 import shutil
 import sys
 import time
 import urllib.parse
+from typing import NamedTuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
 from shunt.tools.aio import Cluster  # noqa: E402
-from tests.bench.common import MiB, Row, median  # noqa: E402
+from tests.bench.common import (  # noqa: E402
+    BackgroundMeter,
+    MiB,
+    Row,
+    _proc_cpu,
+    median,
+)
 from tests.bench.countproxy import CountingProxy  # noqa: E402
 
 CONCURRENCY = 8
@@ -94,6 +123,52 @@ def _group(pgid):
         if int(fields[2]) == pgid and fields[0] != 'Z':
             pids.append(int(entry))
     return pids
+
+
+def _rusage_cpu(who):
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuMeter:
+    """Wall time and CPU seconds (user + system) over a ``with`` block:
+    of each process group in ``groups`` (name: pgid; their threads and
+    reaped children included), of this process (``bench``) and of its
+    reaped children (``daemon``: a ``--once`` pass is reaped by
+    ``wait_sync``); and the cores other users' jobs kept busy
+    (``background``)."""
+
+    def __init__(self, groups):
+        self.groups = groups
+        self.seconds, self.cpu, self.background = None, {}, None
+
+    def _read(self):
+        out = {name: sum(_proc_cpu(pid) for pid in _group(pgid))
+               for name, pgid in self.groups.items()}
+        out['bench'] = _rusage_cpu(resource.RUSAGE_SELF)
+        out['daemon'] = _rusage_cpu(resource.RUSAGE_CHILDREN)
+        return out
+
+    def __enter__(self):
+        self._others = BackgroundMeter()
+        self._start = self._read()
+        self._t0 = time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.monotonic() - self._t0
+        end = self._read()
+        self.cpu = {name: end[name] - self._start[name] for name in end}
+        self.background = self._others.cores()
+
+
+class Pass(NamedTuple):
+    """A daemon pass: seconds, peak RSS (KiB), CPU seconds by party and
+    the cores others' jobs kept busy (see :class:`CpuMeter`)."""
+    seconds: float
+    peak: int
+    cpu: dict
+    background: float
 
 
 class Repeating:
@@ -160,30 +235,60 @@ class SyncBench:
         return self.aio.profile(self.account, container,
                                 retain_local=bool(self.args.sync_mode))
 
+    def meter(self):
+        """A :class:`CpuMeter` of every cluster process but the daemon."""
+        return CpuMeter({name: proc.pid
+                         for name, proc in self.aio.procs.items()
+                         if not name.startswith('sync-') and proc.running()})
+
+    # the archive endpoint: its label and its processes (aio.procs names)
+    ENDPOINT = 's3'
+
+    def endpoint_procs(self):
+        return ('s3',)
+
+    def server_kind(self, name):
+        """The kind of a cluster process that is not the endpoint."""
+        return 'container' if name in self.aio.container_nodes else name
+
     def sync_pass(self, expect_ok=True):
-        """One ``--once`` pass: (seconds, peak RSS in KiB)."""
+        """One ``--once`` pass, a :class:`Pass`."""
         aio = self.aio
         node = aio.container_nodes[0]
-        t0 = time.monotonic()
-        aio.start_sync(node, once=True)
-        proc = aio.procs[f'sync-{node}']
-        peak = 0
-        while proc.running():
-            for pid in _group(proc.pid):
-                peak = max(peak, _status_kib(pid, 'VmHWM') or 0)
-            time.sleep(0.02)
-        seconds = time.monotonic() - t0
-        status, output = aio.wait_sync(node)
+        with self.meter() as meter:
+            t0 = time.monotonic()
+            aio.start_sync(node, once=True)
+            proc = aio.procs[f'sync-{node}']
+            peak = 0
+            while proc.running():
+                for pid in _group(proc.pid):
+                    peak = max(peak, _status_kib(pid, 'VmHWM') or 0)
+                time.sleep(0.02)
+            seconds = time.monotonic() - t0
+            status, output = aio.wait_sync(node)
         if expect_ok and status != 0:
             raise RuntimeError(f'daemon pass failed ({status}):\n'
                                f'{output[-3000:]}')
-        return seconds, peak
+        return Pass(seconds, peak, meter.cpu, meter.background)
 
     def empty_pass(self, container):
-        """The cost of a pass with nothing to do on one mapped container."""
+        """The cost of a pass with nothing to do on one mapped container:
+        the quicker of two."""
         self.conn.put_container(container)
         self.map(self.archive_profile(container))
-        return min(self.sync_pass() for _ in range(2))
+        return min((self.sync_pass() for _ in range(2)),
+                   key=lambda run: run.seconds)
+
+    def baseline(self):
+        """Two :meth:`empty_pass`: a :class:`Pass` of their median seconds
+        and CPU and their larger peak."""
+        log('a pass with nothing to do')
+        empties = [self.empty_pass('bench-empty') for _ in range(2)]
+        return Pass(median([e.seconds for e in empties]),
+                    max(e.peak for e in empties),
+                    {name: median([e.cpu.get(name) for e in empties])
+                     for name in empties[0].cpu},
+                    median([e.background for e in empties]))
 
     def put_many(self, container, names, body):
         self.conn.put_container(container)
@@ -198,20 +303,19 @@ class SyncBench:
             list(pool.map(put, names))
 
     def boto3_puts(self, prefix, count, body):
-        """Seconds boto3 takes to put ``count`` objects of ``body`` with
-        Content-MD5, CONCURRENCY at a time."""
+        """The :class:`CpuMeter` of boto3 putting ``count`` objects of
+        ``body`` with Content-MD5, CONCURRENCY at a time."""
         md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
         s3, bucket = self.s3, self.aio.bucket
 
         def put(i):
             s3.put_object(Bucket=bucket, Key=f'{prefix}/{i}', Body=body,
                           ContentMD5=md5)
-        t0 = time.monotonic()
-        with concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
+        with self.meter() as meter, \
+                concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
             list(pool.map(put, range(count)))
-        seconds = time.monotonic() - t0
         self._delete_prefix(prefix)
-        return seconds
+        return meter
 
     def _delete_prefix(self, prefix):
         s3, bucket = self.s3, self.aio.bucket
@@ -251,9 +355,68 @@ class SyncBench:
         return ('objects written into a walked container' if mapped_first
                 else 'first walk of the container')
 
+    def machine_bound(self, run, empty, direct):
+        """The CPU each party used in the pass ``run`` (less the pass with
+        nothing to do, ``empty``) and in the direct run (a
+        :class:`CpuMeter`), and the best ratio a daemon could reach on
+        this machine with them: ``(samples, printed lines)``."""
+        cores = os.cpu_count() or 1
+        pass_cpu = {name: max(cpu - empty.cpu.get(name, 0.0), 0.0)
+                    for name, cpu in run.cpu.items()}
+        endpoint = [n for n in self.endpoint_procs() if n in pass_cpu]
+        endpoint_cpu = sum(pass_cpu[n] for n in endpoint)
+        # the endpoint's busiest process runs on one core at most (GIL)
+        busiest = max((pass_cpu[n] for n in endpoint), default=0.0)
+        servers = {}
+        for name, cpu in pass_cpu.items():
+            if name not in endpoint and name not in ('bench', 'daemon'):
+                kind = self.server_kind(name)
+                servers[kind] = servers.get(kind, 0.0) + cpu
+        others = endpoint_cpu + sum(servers.values())
+        wall = max(run.seconds - empty.seconds, 1e-3)
+        # a daemon costing nothing, then the pass's own CPU
+        free_wall = max(busiest, others / cores)
+        total = others + pass_cpu['daemon'] + pass_cpu['bench']
+        cpu_wall = max(busiest, total / cores)
+        # the cores' share this run and others' jobs kept busy in the pass
+        busy = (total / wall + run.background) / cores
+        direct_endpoint = sum(direct.cpu.get(n, 0.0) for n in endpoint)
+        samples = {
+            'cores': cores, 'cpu_pass': pass_cpu, 'cpu_empty': empty.cpu,
+            'cpu_endpoint': endpoint_cpu, 'cpu_servers': servers,
+            'cpu_direct': {'endpoint': direct_endpoint,
+                           'bench': direct.cpu['bench']},
+            'background_cores': {'pass': run.background,
+                                 'direct': direct.background},
+            'bound_wall_s': free_wall, 'bound_ratio': direct.seconds /
+            free_wall if free_wall else None,
+            'cpu_limited_wall_s': cpu_wall,
+            'cpu_limited_ratio': direct.seconds / cpu_wall,
+            'machine_busy': busy}
+        per_kind = ' '.join(f'{kind} {cpu:.1f}' for kind, cpu in sorted(
+            servers.items(), key=lambda item: -item[1]))
+        bound = (f'{samples["bound_ratio"]:.2f}' if free_wall
+                 else 'none')
+        lines = [
+            f'cpu s: pass {wall:.1f}s wall: daemon {pass_cpu["daemon"]:.1f}'
+            f', {self.ENDPOINT} {endpoint_cpu:.1f}, swift '
+            f'{sum(servers.values()):.1f} ({per_kind}), bench '
+            f'{pass_cpu["bench"]:.1f}; {self.DIRECT} {direct.seconds:.1f}s '
+            f'wall: {self.ENDPOINT} {direct_endpoint:.1f}, bench '
+            f'{direct.cpu["bench"]:.1f}',
+            f'machine bound ({cores} cores): ratio {bound} with a daemon '
+            f'costing nothing ({free_wall:.1f}s), '
+            f'{samples["cpu_limited_ratio"]:.2f} with its CPU ({cpu_wall:.1f}s'
+            f' CPU-limited vs {wall:.1f}s measured: {cpu_wall / wall:.0%}); '
+            f'others\' jobs: {run.background:.2f} cores in the pass '
+            f'(cores busy: {busy:.0%}), {direct.background:.2f} in '
+            f'{self.DIRECT}\'s']
+        return samples, lines
+
     def throughput(self, key, title, count, size, unit, target, empty,
                    mapped_first=False):
-        """``mapped_first``: the container is mapped and walked (empty)
+        """``empty``: the :class:`Pass` with nothing to do.
+        ``mapped_first``: the container is mapped and walked (empty)
         before the objects are written, as for a daemon already running
         when they arrive (its rows are new to it); else the objects are
         there before the mapping (a first walk, as after a migration)."""
@@ -268,25 +431,30 @@ class SyncBench:
         self.put_many(container, names, body)
         self.map(self.archive_profile(container))
         log(f'{title}: daemon pass')
-        seconds, _ = self.sync_pass()
+        run = self.sync_pass()
+        seconds = run.seconds
         if not self.archived_all(container, names[:25] + names[-25:]):
             raise RuntimeError(f'{title}: the pass did not archive all')
-        daemon = max(seconds - empty, 1e-3)
+        daemon = max(seconds - empty.seconds, 1e-3)
         log(f'{title}: {self.DIRECT}, {count} puts, concurrency '
             f'{CONCURRENCY}')
-        direct = self.direct_puts(f'bench-direct-{key}', count, body)
+        direct_run = self.direct_puts(f'bench-direct-{key}', count, body)
+        direct = direct_run.seconds
         if unit == 'MB/s':
             measured = count * size / daemon / 1e6
             limit = count * size / direct / 1e6
         else:
             measured, limit = count / daemon, count / direct
+        cpu_samples, cpu_lines = self.machine_bound(run, empty, direct_run)
         return Row(key, title, measured, limit, unit, target,
-                   samples={'pass_s': seconds, 'empty_pass_s': empty,
-                            self.DIRECT_KEY: direct},
-                   note=f'daemon pass {seconds:.2f}s (of which {empty:.2f}s '
-                        f'a pass with nothing to do), {self.DIRECT} '
-                        f'{direct:.2f}s; concurrency {CONCURRENCY}; '
-                        f'{self.mode_note(mapped_first)}')
+                   samples={'pass_s': seconds,
+                            'empty_pass_s': empty.seconds,
+                            self.DIRECT_KEY: direct, **cpu_samples},
+                   note=f'daemon pass {seconds:.2f}s (of which '
+                        f'{empty.seconds:.2f}s a pass with nothing to do), '
+                        f'{self.DIRECT} {direct:.2f}s; concurrency '
+                        f'{CONCURRENCY}; {self.mode_note(mapped_first)}',
+                   cross='\n'.join(cpu_lines))
 
     def memory(self, size_mib, empty_peak):
         container = 'bench-memory'
@@ -297,7 +465,8 @@ class SyncBench:
                              content_length=size_mib * MiB)
         self.map(self.archive_profile(container))
         log('memory: daemon pass')
-        seconds, peak = self.sync_pass()
+        run = self.sync_pass()
+        seconds, peak = run.seconds, run.peak
         if not self.archived_all(container, ['big']):
             raise RuntimeError('memory: the object was not archived')
         growth = (peak - empty_peak) / 1024
@@ -330,7 +499,8 @@ class SyncBench:
         shutil.rmtree(status_dir, ignore_errors=True)
         mark = self.counter.count()
         log('walk: second pass (nothing to do)')
-        seconds, peak = self.sync_pass()
+        run = self.sync_pass()
+        seconds, peak = run.seconds, run.peak
         calls = self.counter.since(mark)
         per_row = len(calls) / rows
         walk_s = max(seconds - empty, 1e-3)
@@ -339,7 +509,7 @@ class SyncBench:
             kinds[method] = kinds.get(method, 0) + 1
         # and with the progress kept, a pass over the same rows
         mark = self.counter.count()
-        kept_s, _ = self.sync_pass()
+        kept_s = self.sync_pass().seconds
         kept_calls = len(self.counter.since(mark))
         return Row('walk', f'walk of {rows} up-to-date rows',
                    rows / walk_s, None, 'rows/s', 0.01, check='<=',
@@ -368,6 +538,8 @@ def print_table(rows):
               f'{row.target:g} {row.value_unit}'
               f'{"" if row.met is not False else "  NOT MET"}')
         print(f'    {row.note}')
+        for line in row.cross.splitlines():
+            print(f'    {line}')
 
 
 def main(argv=None):
@@ -402,10 +574,7 @@ def main(argv=None):
     rows = []
     try:
         bench.start()
-        log('a pass with nothing to do')
-        empties = [bench.empty_pass('bench-empty') for _ in range(2)]
-        empty = median([e[0] for e in empties])
-        empty_peak = max(e[1] for e in empties)
+        empty = bench.baseline()
         verb = 'sync' if args.sync_mode else 'archive'
         if 'large' in only:
             rows.append(bench.throughput(
@@ -418,9 +587,9 @@ def main(argv=None):
                 args.count, SMALL_SIZE, 'obj/s', SMALL_TARGET, empty,
                 mapped_first=not args.first_walk))
         if 'mem' in only:
-            rows.append(bench.memory(args.big_mib, empty_peak))
+            rows.append(bench.memory(args.big_mib, empty.peak))
         if 'walk' in only:
-            rows.append(bench.walk(args.rows, empty))
+            rows.append(bench.walk(args.rows, empty.seconds))
     finally:
         bench.stop()
     print_table(rows)
