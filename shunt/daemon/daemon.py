@@ -111,9 +111,10 @@ see also ``etc/container-server.conf-sample``):
     The S3 client's, as in the shunt's filter section.
 ``slo_workers = 10``, ``part_size = 67108864``, ``max_put_size``,
 ``stale_retry_delay = 60``, ``small_object_size = 262144``,
-``conditional_put = true``, ``verify_with_head = false``
+``conditional_put = true``, ``verify_with_head = false``,
+``list_check_rows = 1000``
     The row handler's (see :mod:`shunt.daemon.rows`,
-    :mod:`shunt.daemon.transfer`).
+    :mod:`shunt.daemon.transfer`, :mod:`shunt.daemon.listed`).
 ``log_name = cloud-shunt-sync``, ``log_level``, ``log_facility``,
 ``log_address``, ``log_statsd_host``, ``log_statsd_port``,
 ``log_statsd_metric_prefix`` ...

@@ -11,6 +11,8 @@ Object rows, in order:
 
 1. ``exclude_pattern`` matches the name (from its start): **skipped**.
 2. The row's last PUT/POST is younger than ``copy_after``: **later**.
+   A row the bucket listing showed up to date (sync mode, S3 stores; see
+   :mod:`shunt.daemon.listed`): **noop**, without a request.
 3. The S3 key cannot be written (longer than 1024 UTF-8 bytes with the
    prefix): **failed** (``name``, permanent).
 4. Local ``HEAD`` (with the row's storage policy, through the internal
@@ -113,6 +115,9 @@ time per process, in the order they started; rows of other objects in
 parallel (``concurrency``).
 
 Options: ``verify_with_head`` (default false: see step 8),
+``list_check_rows`` (default 1000: a pass with at least this many rows
+ahead of its pointers lists the bucket first, see
+:mod:`shunt.daemon.listed`; 0: never),
 ``stale_retry_delay`` (seconds before a row a stale replica
 answered is tried again, default 60), ``small_object_size`` (bytes, default
 262144: objects up to this size are read with one GET and sent from
@@ -158,6 +163,8 @@ from shunt.core.tombstones import (
     window,
 )
 from shunt.daemon import bucket, upload
+from shunt.daemon.listed import build as list_bucket
+from shunt.daemon.listed import worth_listing
 from shunt.daemon.swift_transfer import SwiftTransfer
 from shunt.daemon.transfer import POLICY_INDEX, Transfer
 
@@ -168,6 +175,8 @@ TOO_LARGE_CODES = frozenset(('EntityTooLarge', 'MetadataTooLarge'))
 SEGMENT_CONTAINER_SUFFIXES = ('_segments', '+segments')
 # default small_object_size
 SMALL_SIZE = 256 * 1024
+# default list_check_rows
+LIST_CHECK_ROWS = 1000
 
 
 class Outcome(enum.Enum):
@@ -328,6 +337,8 @@ class RowHandler:
                                          DEFAULT_CLOCK_SKEW))
         self.verify_with_head = config_true_value(conf.get(
             'verify_with_head', False))
+        self.list_check_rows = int(conf.get('list_check_rows',
+                                            LIST_CHECK_ROWS))
         # the objects whose rows are in flight: (account, container, name)
         # -> an Event sent when that row is done
         self._busy = {}
@@ -360,15 +371,44 @@ class RowHandler:
 
     # -- the row ------------------------------------------------------------
 
-    def handle(self, profile, row, now=None, fresh=False):
+    def list_rows(self, profile, broker, low, label):
+        """:class:`shunt.daemon.listed.ListedRows` for a walk of the rows
+        of ``broker`` after ``low`` (up to its last row now) when one
+        listing of the bucket is worth it (sync mode, an S3 store,
+        ``list_check_rows``), else None (also when the listing fails: the
+        rows get their HEAD)."""
+        if not profile.retain_local or profile.protocol == 'swift' or \
+                not self.list_check_rows:
+            return None
+        try:
+            # get_info first: it moves the DB's pending rows into it
+            count = broker.get_info()['object_count']
+            high = broker.get_max_row()
+            if not worth_listing(high - max(low, 0), count,
+                                 self.list_check_rows):
+                return None
+            found = list_bucket(broker, self.remote, profile, low, high,
+                                self.clock_skew)
+        except Exception as err:
+            self.logger.warning('%s: could not list the bucket (%s); every '
+                                'row is checked with a HEAD', label,
+                                getattr(err, 'message', None) or err)
+            return None
+        self.logger.info('%s: %d of rows %d-%d up to date by the bucket '
+                         'listing (%d requests)', label, found.count,
+                         low + 1, high, found.requests)
+        return found
+
+    def handle(self, profile, row, now=None, fresh=False, listed=False):
         """``fresh``: the walker's word that this node never handled the
         row (an own row written after its walk began): a small object is
         then written with ``If-None-Match: *`` instead of a HEAD first
-        where the store honours it."""
+        where the store honours it. ``listed``: the bucket listing showed
+        the row up to date (:meth:`list_rows`)."""
         now = time.time() if now is None else now
         try:
             with self._exclusive(profile, row['name']):
-                outcome = self._handle(profile, row, now, fresh)
+                outcome = self._handle(profile, row, now, fresh, listed)
         except RowLater:
             raise
         except Exception as err:
@@ -406,7 +446,7 @@ class RowHandler:
         self.logger.exception('Unexpected error handling a row')
         return RowFailed('local', f'{type(err).__name__}: {err}')
 
-    def _handle(self, profile, row, now, fresh=False):
+    def _handle(self, profile, row, now, fresh=False, listed=False):
         name = row['name']
         pattern = profile.exclude_pattern
         if pattern is not None and pattern.pattern and pattern.match(name):
@@ -419,6 +459,8 @@ class RowHandler:
                 profile.copy_after:
             raise RowLater('not yet eligible (copy_after)',
                            meta_ts.timestamp + profile.copy_after)
+        if listed and profile.retain_local:
+            return Outcome.NOOP
         key = object_key(profile.account, profile.container, name,
                          profile.custom_prefix)
         problem = key_problem(key)

@@ -335,6 +335,8 @@ class ContainerWalk:
         self.failures_in_row = 0
         self.last_save = clock()
         self.deadline = None
+        # rows the bucket listing showed up to date (shunt.daemon.listed)
+        self.listed = None
 
     # -- helpers ---------------------------------------------------------
 
@@ -425,9 +427,11 @@ class ContainerWalk:
 
     def _handle(self, row, phase):
         now = self.clock()
+        listed = self.listed is not None and self.listed.listed(row['ROWID'])
         try:
             outcome = self.handler.handle(self.profile, row, now=now,
-                                          fresh=self.fresh(row, phase))
+                                          fresh=self.fresh(row, phase),
+                                          listed=listed)
         except Exception as err:
             if hasattr(err, 'retry_at'):        # RowLater
                 self.progress.record_later(row, err.retry_at, now)
@@ -487,6 +491,8 @@ class ContainerWalk:
         # (as container-sync's sync points): never a row whose owner may
         # be handling it right now, even with a tiny slack
         verify_upto = self.progress.point1
+        if not self.dry_run:
+            self._list_bucket()
         try:
             self._retries()
             self._own()
@@ -495,6 +501,16 @@ class ContainerWalk:
             self.pool.waitall()
         self.stats.lag = self.lag(self.clock())
         return self.stats
+
+    def _list_bucket(self):
+        """Before walking many rows this node has no record of, one
+        listing of the bucket finds those already up to date (see
+        :mod:`shunt.daemon.listed`)."""
+        low = min([self.progress.point1] + [
+            self.progress.pointer('verify%d' % distance)
+            for distance in range(1, self.target.replicas)])
+        self.listed = self.handler.list_rows(self.profile, self.broker, low,
+                                             self.target.label)
 
     def _retries(self):
         now = self.clock()

@@ -62,8 +62,16 @@ class FakeHandler:
     def warm(self, profiles):
         self.warmed = list(profiles)
 
-    def handle(self, profile, row, now=None, fresh=False):
+    def list_rows(self, profile, broker, low, label):
+        self.listings = getattr(self, 'listings', []) + [
+            (low, broker.get_max_row())]
+        return self.listed_rows
+
+    listed_rows = None
+
+    def handle(self, profile, row, now=None, fresh=False, listed=False):
         self.fresh.append(fresh)
+        self.listed = getattr(self, 'listed', []) + [listed]
         self.calls.append((profile.container, row['name'], row['ROWID'],
                            now))
         if self.on_call:

@@ -18,6 +18,7 @@ from swift.common.header_key_dict import HeaderKeyDict
 from swift.common.internal_client import InternalClient
 from swift.common.swob import Request, Response, str_to_wsgi, wsgi_to_str
 from swift.common.utils import Timestamp, encode_timestamps
+from swift.container.backend import ContainerBroker
 
 from shunt.core import headers as shunt_headers
 from shunt.core.config import parse_profile
@@ -1369,3 +1370,67 @@ def test_post_to_an_archived_slo_keeps_its_parts(handler, cluster, s3):
     assert head['Metadata']['swift-timestamp'] == ts(5).internal
     assert head['Metadata']['x-static-large-object'] == 'True'
     assert s3.list_multipart_uploads(Bucket=BUCKET).get('Uploads') is None
+
+
+# -- rows up to date by the bucket listing (shunt.daemon.listed) ----------
+
+def put_rows(tmp_path, names, etag, size, when):
+    broker = ContainerBroker(str(tmp_path / 'c.db'), account=ACCOUNT,
+                             container=CONTAINER)
+    broker.initialize(Timestamp(T0 - 7200).internal, 0)
+    for name in names:
+        broker.put_object(name, Timestamp(when).internal, size,
+                          'application/octet-stream', etag)
+    return broker
+
+
+def test_listed_rows_are_noops_without_a_request(handler, cluster, s3,
+                                                 tmp_path):
+    names = ['o1', 'o2', 'é/3']
+    written = T0 - 3600
+    for name in names:
+        cluster.put(CONTAINER, name, b'data', when=written)
+        assert handler.handle(profile(), row(
+            name, when=written, size=4)) is Outcome.UPLOADED
+    broker = put_rows(tmp_path, names + ['not-there'], md5(b'data'), 4,
+                      written)
+    handler.list_check_rows = 2
+    found = handler.list_rows(profile(), broker, -1, 'AUTH_test/c')
+    assert found.count == 3 and found.requests == 1
+    heads = counting(handler, 'head_object')
+    cluster.requests.clear()
+    for rowid, name in enumerate(names, 1):
+        assert found.listed(rowid)
+        listed_row = dict(row(name, when=written, size=4), ROWID=rowid)
+        assert handler.handle(profile(), listed_row,
+                              listed=True) is Outcome.NOOP
+    assert heads == [] and cluster.requests == []
+    assert not found.listed(4)      # not in the bucket: a HEAD as before
+
+
+def test_no_listing_when_it_cannot_help_or_fails(handler, s3, tmp_path,
+                                                 logger):
+    broker = put_rows(tmp_path, ['a', 'b', 'c'], md5(b'data'), 4, T0)
+    handler.list_check_rows = 2
+    archive = profile(retain_local=False, propagate_delete=False)
+    assert handler.list_rows(archive, broker, -1, 'x') is None
+    handler.list_check_rows = 4
+    assert handler.list_rows(profile(), broker, -1, 'x') is None
+    handler.list_check_rows = 0
+    assert handler.list_rows(profile(), broker, -1, 'x') is None
+    handler.list_check_rows = 2
+    missing = profile(aws_bucket='no-such-bucket')
+    assert handler.list_rows(missing, broker, -1, 'x') is None
+    assert 'could not list the bucket' in logger.text('warning')
+
+
+def test_listed_archive_row_still_goes_through_the_head(handler, cluster,
+                                                        s3):
+    # an archive-mode row is never a noop by the listing: its upload and
+    # HEAD guard the local delete
+    archive = profile(retain_local=False, propagate_delete=False)
+    cluster.put(CONTAINER, 'o', b'data', when=T0 - 3600)
+    assert handler.handle(archive, row('o', when=T0 - 3600, size=4),
+                          listed=True) is Outcome.ARCHIVED
+    assert s3.get_object(Bucket=BUCKET, Key=key_of('o'))[
+        'Body'].read() == b'data'
