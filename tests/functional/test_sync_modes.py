@@ -334,6 +334,50 @@ def test_buckets_filled_by_1space_are_taken_over_without_uploads(sync_env):
         assert headers['x-object-meta-color'] == 'blue'
 
 
+@backends.S3_ONLY
+def test_walk_of_done_rows_without_progress_lists_instead_of_heads(
+        sync_env):
+    """A pass over many rows the daemons have no record of (their status
+    dirs lost, as on a first walk after 1space's daemon) finds the
+    up-to-date ones by listing the bucket: no HEAD or upload per row; a
+    row whose copy is stale (overwritten since) still gets its HEAD and
+    its upload."""
+    import concurrent.futures
+    import shutil
+    env = sync_env
+    c = new_container(env, 'listed')
+    names = ['obj-%04d' % i for i in range(1005)]
+    env.conn.put_container(c)
+
+    def put(chunk):
+        conn = env.cluster.swift_conn()
+        try:
+            for name in chunk:
+                conn.put_object(c, name, name.encode())
+        finally:
+            conn.close()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, [names[i::8] for i in range(8)]))
+    # S3 keeps whole seconds: the copies are written after the rows
+    time.sleep(1.1)
+    env.cluster.configure_sync(remote_clock_skew=0)
+    env.map(env.profile(c))
+    env.run()
+    env.conn.put_object(c, 'obj-0007', b'changed')
+    for node in env.cluster.container_nodes:
+        shutil.rmtree(env.cluster.sync_status_dir(node))
+    mark = env.proxy.mark()
+    env.run()
+    changed = env.key(c, 'obj-0007')
+    assert [r.key for r in env.proxy.uploads(mark)] == [changed]
+    assert {r.key for r in env.proxy.since(mark, 'HeadObject')} <= \
+        {changed}
+    lists = env.proxy.since(mark, 'ListObjects')
+    # each node lists the container's keys once (1,005 keys: 2 pages)
+    assert 0 < len(lists) <= 2 * len(env.cluster.container_nodes)
+    assert env.archived_body(c, 'obj-0007') == b'changed'
+
+
 @pytest.mark.s3_backends('swift', reason='the remote Swift keeps the '
                          'X-Timestamp a client sends when allowed to')
 def test_remote_swift_keeps_timestamps_and_exact_values(sync_env):
