@@ -423,7 +423,11 @@ class ContainerWalk:
                     'excluded': self.excluded(row)})
             return
         self.inflight.add((row['ROWID'], phase))
-        self.pool.spawn(self._handle, row, phase)
+        if self.listed is not None and self.listed.listed(row['ROWID']):
+            # up to date by the listing: no request to wait for
+            self._handle(row, phase)
+        else:
+            self.pool.spawn(self._handle, row, phase)
 
     def _handle(self, row, phase):
         now = self.clock()

@@ -25,7 +25,14 @@ One cluster (one container node), the daemon run with ``--once`` on it:
   removed and a pass walks every row again: rows/s, peak RSS and the S3
   requests it costs (counted by a proxy in front of the endpoint; target:
   no request per row); then one more pass with the progress kept (the
-  steady state).
+  steady state);
+* **migrate**: a first walk of ``--migrate-rows`` rows (default 20,000;
+  the issue names 1,000,000) whose copies are all in the bucket, as after
+  moving from 1space's daemon: the rows go straight into the container DB
+  (as object servers' updates would: no local objects, an up-to-date row
+  needs none) and the copies into the bucket with boto3; rows/s, peak RSS
+  and S3 requests of the daemon's first pass, then of a pass with the
+  progress kept.
 
 A daemon pass's time counts from its start to its exit; the time of a pass
 with nothing to do (process start, rings, one container) is measured too
@@ -54,7 +61,8 @@ be reached on this machine. Run::
 
     python tests/bench/bench_sync.py [--quick] [--count N] [--rows N]
         [--large-mib M] [--large-count N] [--big-mib M] [--first-walk]
-        [--sync-mode] [--only large|small|mem|walk] [--json PATH]
+        [--sync-mode] [--migrate-rows N]
+        [--only large|small|mem|walk|migrate] [--json PATH]
 
 (not part of the test run; ``--quick`` takes about a minute).
 """
@@ -197,7 +205,85 @@ class Repeating:
         return self.pos
 
 
-class SyncBench:
+class MigrationBench:
+    """The ``migrate`` figure, a mixin of :class:`SyncBench`."""
+
+    def _broker(self, container):
+        """The container's DB on the (only) container node."""
+        import glob
+
+        from swift.container.backend import ContainerBroker
+        node = self.aio.container_nodes[0]
+        for path in glob.glob(os.path.join(
+                self.aio.node_devices_dir(node), '*', 'containers', '*',
+                '*', '*', '*.db')):
+            broker = ContainerBroker(path)
+            if broker.get_info()['container'] == container:
+                return broker
+        raise RuntimeError(f'no DB of {container}')
+
+    def migrate(self, rows, empty):
+        """A first walk of ``rows`` rows whose objects are all in the
+        bucket already, as after moving from 1space's daemon: the rows
+        are written into the container DB as an object server's updates
+        would (no local objects: an up-to-date row needs none) and the
+        bucket copies put with boto3 an hour later than the rows."""
+        from swift.common.utils import Timestamp
+
+        from shunt.core.layout import object_key
+        container = 'bench-migrate'
+        self.conn.put_container(container)
+        broker = self._broker(container)
+        when = Timestamp(time.time() - 3600).internal
+        etag = hashlib.md5(b'').hexdigest()
+        names = [f'row-{i:08d}' for i in range(rows)]
+        log(f'migrate: {rows} rows into the DB, their copies into the '
+            f'bucket')
+        for start in range(0, rows, 10000):
+            broker.merge_items([
+                {'name': name, 'created_at': when, 'size': 0,
+                 'content_type': 'application/octet-stream', 'etag': etag,
+                 'deleted': 0, 'storage_policy_index': 0}
+                for name in names[start:start + 10000]])
+        s3, bucket = self.s3, self.aio.bucket
+
+        def put(chunk):
+            for name in chunk:
+                s3.put_object(Bucket=bucket, Body=b'', Key=object_key(
+                    self.account, container, name))
+        with concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
+            list(pool.map(put, [names[i::CONCURRENCY]
+                                for i in range(CONCURRENCY)]))
+        self.map(self.aio.profile(self.account, container,
+                                  aws_endpoint=self.counter.url))
+        mark = self.counter.count()
+        log('migrate: first pass')
+        run = self.sync_pass()
+        calls = self.counter.since(mark)
+        kinds = {}
+        for method, _path in calls:
+            kinds[method] = kinds.get(method, 0) + 1
+        walk_s = max(run.seconds - empty.seconds, 1e-3)
+        mark = self.counter.count()
+        kept = self.sync_pass()
+        kept_calls = len(self.counter.since(mark))
+        return Row('migrate', f'first walk of {rows} rows in the bucket',
+                   rows / walk_s, None, 'rows/s', 0.01, check='<=',
+                   value=len(calls) / rows, value_unit='S3 calls/row',
+                   samples={'pass_s': run.seconds, 'calls': kinds,
+                            'peak_rss_mib': run.peak / 1024,
+                            'empty_peak_rss_mib': empty.peak / 1024,
+                            'kept_progress_calls': kept_calls,
+                            'kept_progress_pass_s': kept.seconds},
+                   note=f'{len(calls)} S3 requests {kinds}, peak RSS '
+                        f'{run.peak / 1024:.1f} MiB (a pass with nothing '
+                        f'to do: {empty.peak / 1024:.1f}), pass '
+                        f'{run.seconds:.2f}s; then with the progress kept: '
+                        f'{kept_calls} S3 requests, pass '
+                        f'{kept.seconds:.2f}s')
+
+
+class SyncBench(MigrationBench):
     def __init__(self, args):
         self.args = args
         # container_time: a measured pass handles every row, however long
@@ -566,8 +652,12 @@ def main(argv=None):
                         'the local copy kept) instead of archive mode')
     parser.add_argument('--big-mib', type=int, default=1024)
     parser.add_argument('--rows', type=int, default=2000)
+    parser.add_argument('--migrate-rows', type=int, default=20000,
+                        help='rows of the first walk after a migration '
+                        '(the issue names 1,000,000)')
     parser.add_argument('--only', action='append',
-                        choices=('large', 'small', 'mem', 'walk'),
+                        choices=('large', 'small', 'mem', 'walk',
+                                 'migrate'),
                         help='run only these figures (repeatable)')
     parser.add_argument('--json', help='write the rows to this file')
     parser.add_argument('--keep-state', action='store_true')
@@ -575,7 +665,8 @@ def main(argv=None):
     if args.quick:
         args.large_mib, args.large_count = 16, 2
         args.count, args.big_mib, args.rows = 200, 128, 500
-    only = set(args.only or ('large', 'small', 'mem', 'walk'))
+        args.migrate_rows = 2000
+    only = set(args.only or ('large', 'small', 'mem', 'walk', 'migrate'))
     bench = SyncBench(args)
     rows = []
     try:
@@ -596,6 +687,8 @@ def main(argv=None):
             rows.append(bench.memory(args.big_mib, empty.peak))
         if 'walk' in only:
             rows.append(bench.walk(args.rows, empty.seconds))
+        if 'migrate' in only:
+            rows.append(bench.migrate(args.migrate_rows, empty))
     finally:
         bench.stop()
     print_table(rows)
