@@ -454,3 +454,17 @@ def test_bucket_asked_ahead_only_when_allowed(tmp_path, s3, token, public,
     else:
         # refused by Swift: the bucket is never called
         assert remote.started == [] and resp.body == b'Unauthorized'
+
+
+@pytest.mark.parametrize('value', [
+    '2026-12-01T23:55:53.000Z', '2026-12-01T23:55:53Z',
+    '2026-12-01T23:55:53.123456Z', 'Tue, 01 Dec 2026 23:55:53 GMT',
+    '2026-12-01T23:55:53+01:00', 1700000000])
+def test_timestamps_read_as_botocore_reads_them(value):
+    import botocore.utils
+
+    from shunt.core.remote import parse_timestamp
+    ours, theirs = parse_timestamp(value), botocore.utils.parse_timestamp(
+        value)
+    assert ours == theirs and ours.timestamp() == theirs.timestamp()
+    assert ours.tzinfo is not None
