@@ -4,9 +4,12 @@ A pass that walks many rows it has no record of (the first walk of a
 container after moving from 1space's daemon, a lost ``status_dir``, a DB
 now on this node after a rebalance) would otherwise read every object and
 HEAD its bucket copy, although nearly all are up to date. Before such a
-pass (at least ``list_check_rows`` rows past its pointers, and no more
-bucket keys to list than rows to walk, judged by the DB's object count)
-the walker builds :class:`ListedRows`: the DB's rows in name order
+pass (at least ``list_check_rows`` rows past those of its pointers
+that have a row due now after them — in the steady state verification
+waits for rows to age and few rows are new — and a listing request for
+every ``LIST_COST`` = 20 rows at most, judged by the DB's object count)
+the walker builds :class:`ListedRows` (``container_time`` counts from
+after it, so a pass always walks rows): the DB's rows in name order
 (SQLite orders names by their UTF-8 bytes, as S3 orders keys) are merged
 with the listing of the container's key prefix, 1,000 keys a request, and
 a row is *listed* when the bucket holds a copy that
@@ -40,6 +43,9 @@ from shunt.core.layout import key_prefix
 
 # DB rows read at a time in name order (as many as a listing page)
 PAGE = 1000
+# a listing request weighed as this many HEADs (it returns 1,000 keys,
+# but is slower and its pages come one after the other)
+LIST_COST = 20
 
 
 def plain_md5(etag):
@@ -148,11 +154,12 @@ class BucketListing:
 
 
 def worth_listing(rows_ahead, object_count, min_rows):
-    """Is one listing of the bucket cheaper than a HEAD per row? At least
-    ``min_rows`` rows to walk (0: never), and no more listing requests
-    than rows."""
+    """Is one listing of the bucket much cheaper than a HEAD per row? At
+    least ``min_rows`` rows to walk (0: never), and a listing request
+    (1,000 keys) for every ``LIST_COST`` rows at most."""
+    pages = -(-object_count // PAGE)
     return bool(min_rows) and rows_ahead >= min_rows and \
-        object_count <= rows_ahead * PAGE
+        pages * LIST_COST <= rows_ahead
 
 
 def build(broker, remote, profile, low, high, skew):

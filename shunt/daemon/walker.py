@@ -489,14 +489,14 @@ class ContainerWalk:
     # -- the pass --------------------------------------------------------
 
     def run(self):
-        start = self.clock()
-        self.deadline = start + self.options.container_time
+        if not self.dry_run:
+            self._list_bucket()
+        # the budget starts after the listing: a pass always walks rows
+        self.deadline = self.clock() + self.options.container_time
         # verification covers rows this node passed in an earlier pass
         # (as container-sync's sync points): never a row whose owner may
         # be handling it right now, even with a tiny slack
         verify_upto = self.progress.point1
-        if not self.dry_run:
-            self._list_bucket()
         try:
             self._retries()
             self._own()
@@ -510,11 +510,24 @@ class ContainerWalk:
         """Before walking many rows this node has no record of, one
         listing of the bucket finds those already up to date (see
         :mod:`shunt.daemon.listed`)."""
-        low = min([self.progress.point1] + [
-            self.progress.pointer('verify%d' % distance)
-            for distance in range(1, self.target.replicas)])
-        self.listed = self.handler.list_rows(self.profile, self.broker, low,
-                                             self.target.label)
+        now, copy_after = self.clock(), self.profile.copy_after
+        # the pointers with rows due now after them (in the steady state
+        # the verification pointers wait for rows not yet old enough, and
+        # rows written since the last pass are few)
+        due = []
+        rows = self._rows(self.progress.point1, 1)
+        if rows and eligible_at(rows[0], copy_after) <= now:
+            due.append(self.progress.point1)
+        for distance in range(1, self.target.replicas):
+            point = self.progress.pointer('verify%d' % distance)
+            rows = self._rows(point, 1)
+            if rows and rows[0]['ROWID'] <= self.progress.point1 and \
+                    verifiable_at(rows[0], copy_after, distance *
+                                  self.options.verification_slack) <= now:
+                due.append(point)
+        if due:
+            self.listed = self.handler.list_rows(
+                self.profile, self.broker, min(due), self.target.label)
 
     def _retries(self):
         now = self.clock()

@@ -9,7 +9,7 @@ import pytest
 from swift.common.utils import Timestamp, encode_timestamps
 
 from shunt.daemon import listed
-from tests.unit.daemon_support import T0, Cluster, FakeHandler
+from tests.unit.daemon_support import T0, Clock, Cluster, FakeHandler
 
 ETAG = hashlib.md5(b'data').hexdigest()
 
@@ -80,7 +80,11 @@ def test_db_rows_by_name_pages_in_utf8_order(tmp_path):
 def test_worth_listing():
     assert listed.worth_listing(1000, 5000, 1000)
     assert not listed.worth_listing(999, 10, 1000)
-    assert not listed.worth_listing(1000, 1000 * 1000 + 1, 1000)
+    # 1,000 rows of a container of 1,000,000 objects: 1,000 listing pages
+    assert not listed.worth_listing(1000, 10 ** 6, 1000)
+    assert listed.worth_listing(10 ** 6, 10 ** 6, 1000)
+    assert listed.worth_listing(20 * 50, 50 * 1000, 1000)
+    assert not listed.worth_listing(20 * 50, 50 * 1000 + 1, 1000)
     assert not listed.worth_listing(10 ** 6, 10, 0)
 
 
@@ -104,6 +108,38 @@ def test_walker_lists_once_before_the_rows_and_passes_the_word(tmp_path):
     ids = {r['name']: r['ROWID'] for r in broker.get_items_since(-1, 100)}
     assert {n for n, was in by_name.items() if was} == {
         n for n, rowid in ids.items() if rowid in (2, 5)}
-    # the next pass starts past every row: the listing covers nothing new
+    # the next pass has no row due: no listing
     cluster.daemon(0, handler).run_once()
-    assert handler.listings[-1] == (high, high)
+    assert handler.listings == [(-1, high)]
+
+
+def test_the_listing_does_not_eat_the_pass_budget(tmp_path):
+    cluster = Cluster(tmp_path, replicas=1)
+    cluster.write_mapping({})
+    names = ['n%02d' % i for i in range(10)]
+    cluster.put('c', names)
+    clock = Clock(T0)
+    handler = FakeHandler()
+
+    def slow_listing(profile, broker, low, label):
+        clock.now += 3600       # far past container_time
+    handler.list_rows = slow_listing
+    assert cluster.daemon(0, handler, clock=clock).run_once() is True
+    assert sorted(handler.names()) == sorted(names)
+
+
+def test_no_listing_while_verification_waits_for_rows_to_age(tmp_path):
+    cluster = Cluster(tmp_path, replicas=3)
+    cluster.write_mapping({})
+    cluster.put('c', ['n%02d' % i for i in range(30)], when=T0 - 100)
+    handler = FakeHandler()
+    cluster.daemon(0, handler, clock=Clock(T0)).run_once()
+    # the first pass had its own rows due
+    assert len(handler.listings) == 1
+    # the next: its own rows are done, the others' not old enough to be
+    # verified (verification_slack)
+    cluster.daemon(0, handler, clock=Clock(T0 + 60)).run_once()
+    assert len(handler.listings) == 1
+    # once they are, their verification lists again
+    cluster.daemon(0, handler, clock=Clock(T0 + 7200)).run_once()
+    assert len(handler.listings) == 2

@@ -1384,8 +1384,16 @@ def put_rows(tmp_path, names, etag, size, when):
     return broker
 
 
+@pytest.fixture
+def cheap_listings(monkeypatch):
+    """A listing request weighed as one HEAD: a few rows make it worth
+    it."""
+    from shunt.daemon import listed
+    monkeypatch.setattr(listed, 'LIST_COST', 1)
+
+
 def test_listed_rows_are_noops_without_a_request(handler, cluster, s3,
-                                                 tmp_path):
+                                                 tmp_path, cheap_listings):
     names = ['o1', 'o2', 'é/3']
     written = T0 - 3600
     for name in names:
@@ -1409,7 +1417,7 @@ def test_listed_rows_are_noops_without_a_request(handler, cluster, s3,
 
 
 def test_no_listing_when_it_cannot_help_or_fails(handler, s3, tmp_path,
-                                                 logger):
+                                                 logger, cheap_listings):
     broker = put_rows(tmp_path, ['a', 'b', 'c'], md5(b'data'), 4, T0)
     handler.list_check_rows = 2
     archive = profile(retain_local=False, propagate_delete=False)
