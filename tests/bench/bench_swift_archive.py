@@ -31,7 +31,6 @@ busiest of them taken as bound to one core). Run::
 import argparse
 import concurrent.futures
 import hashlib
-import json
 import os
 import sys
 import urllib.parse
@@ -45,7 +44,7 @@ from tests.bench.bench_sync import (  # noqa: E402
     CONCURRENCY,
     SMALL_SIZE,
     SyncBench,
-    print_table,
+    finish,
 )
 from tests.bench.common import MiB  # noqa: E402
 
@@ -142,11 +141,7 @@ def main(argv=None):
                 args.count, SMALL_SIZE, 'obj/s', SMALL_TARGET, empty))
     finally:
         bench.stop()
-    print_table(rows)
-    if args.json:
-        with open(args.json, 'w') as fp:
-            json.dump({'rows': [r.as_dict() for r in rows]}, fp, indent=1)
-    return 0 if all(r.met is not False for r in rows) else 1
+    return finish(rows, args.json)
 
 
 if __name__ == '__main__':

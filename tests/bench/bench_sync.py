@@ -634,6 +634,16 @@ def print_table(rows):
             print(f'    {line}')
 
 
+def finish(rows, json_path=None):
+    """Print the table (and write ``json_path``); the exit status: 0 when
+    every target was met."""
+    print_table(rows)
+    if json_path:
+        with open(json_path, 'w') as fp:
+            json.dump({'rows': [r.as_dict() for r in rows]}, fp, indent=1)
+    return 0 if all(r.met is not False for r in rows) else 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true',
@@ -691,11 +701,7 @@ def main(argv=None):
             rows.append(bench.migrate(args.migrate_rows, empty))
     finally:
         bench.stop()
-    print_table(rows)
-    if args.json:
-        with open(args.json, 'w') as fp:
-            json.dump({'rows': [r.as_dict() for r in rows]}, fp, indent=1)
-    return 0 if all(r.met is not False for r in rows) else 1
+    return finish(rows, args.json)
 
 
 if __name__ == '__main__':
