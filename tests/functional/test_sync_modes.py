@@ -334,13 +334,27 @@ def test_buckets_filled_by_1space_are_taken_over_without_uploads(sync_env):
         assert headers['x-object-meta-color'] == 'blue'
 
 
-def _synced_then_forgotten(env, prefix, count=1005):
-    """A sync-mode container of ``count`` small objects, all uploaded by
-    a first pass, whose daemons then lose their status dirs; its name."""
-    import concurrent.futures
+def _forget_progress(env):
+    """Every node's daemon loses its status dir (its record of the
+    rows)."""
     import shutil
-    c = new_container(env, prefix)
-    names = ['obj-%04d' % i for i in range(count)]
+    for node in env.cluster.container_nodes:
+        shutil.rmtree(env.cluster.sync_status_dir(node), ignore_errors=True)
+
+
+@backends.S3_ONLY
+def test_walk_of_done_rows_without_progress_lists_instead_of_heads(
+        sync_env):
+    """A pass over many rows the daemons have no record of (their status
+    dirs lost, as on a first walk after 1space's daemon) finds the
+    up-to-date ones by listing the bucket: no HEAD or upload per row; a
+    row whose copy is stale (overwritten since) still gets its HEAD and
+    its upload. A listing the bucket refuses costs nothing but the HEADs
+    it would have saved."""
+    import concurrent.futures
+    env = sync_env
+    c = new_container(env, 'listed')
+    names = ['obj-%04d' % i for i in range(1005)]
     env.conn.put_container(c)
 
     def put(chunk):
@@ -357,23 +371,8 @@ def _synced_then_forgotten(env, prefix, count=1005):
     env.cluster.configure_sync(remote_clock_skew=0)
     env.map(env.profile(c))
     env.run()
-    assert len(env.proxy.uploads(0, env.key(c, '*'))) >= count
-    for node in env.cluster.container_nodes:
-        shutil.rmtree(env.cluster.sync_status_dir(node))
-    return c
-
-
-@backends.S3_ONLY
-def test_walk_of_done_rows_without_progress_lists_instead_of_heads(
-        sync_env):
-    """A pass over many rows the daemons have no record of (their status
-    dirs lost, as on a first walk after 1space's daemon) finds the
-    up-to-date ones by listing the bucket: no HEAD or upload per row; a
-    row whose copy is stale (overwritten since) still gets its HEAD and
-    its upload."""
-    env = sync_env
-    c = _synced_then_forgotten(env, 'listed')
     env.conn.put_object(c, 'obj-0007', b'changed')
+    _forget_progress(env)
     mark = env.proxy.mark()
     env.run()
     changed = env.key(c, 'obj-0007')
@@ -385,21 +384,14 @@ def test_walk_of_done_rows_without_progress_lists_instead_of_heads(
     assert 0 < len(lists) <= 2 * len(env.cluster.container_nodes)
     assert env.archived_body(c, 'obj-0007') == b'changed'
 
-
-@backends.S3_ONLY
-def test_walk_without_progress_whose_listing_fails_heads_each_row(
-        sync_env):
-    """The listing failing (the bucket refuses it) costs nothing but the
-    HEADs it would have saved: every row is checked as before, nothing is
-    uploaded again, the pass succeeds."""
-    env = sync_env
-    c = _synced_then_forgotten(env, 'unlisted')
+    # the bucket refuses the listing: every row is checked as before
+    _forget_progress(env)
     env.proxy.fail('ListObjects', status=500, code='InternalError')
     mark = env.proxy.mark()
     outputs = [output for _, output in env.run()]
     assert env.proxy.uploads(mark) == []
     heads = {r.key for r in env.proxy.since(mark, 'HeadObject')}
-    assert heads == {env.key(c, 'obj-%04d' % i) for i in range(1005)}
+    assert heads == {env.key(c, name) for name in names}
     assert all('could not list the bucket' in output for output in outputs)
 
 
