@@ -116,7 +116,7 @@ parallel (``concurrency``).
 
 Options: ``verify_with_head`` (default false: see step 8),
 ``list_check_rows`` (default 1000: a pass with at least this many rows
-ahead of its pointers lists the bucket first, see
+due ahead of its pointers lists the bucket first, see
 :mod:`shunt.daemon.listed`; 0: never),
 ``stale_retry_delay`` (seconds before a row a stale replica
 answered is tried again, default 60), ``small_object_size`` (bytes, default

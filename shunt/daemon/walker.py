@@ -425,13 +425,12 @@ class ContainerWalk:
         self.inflight.add((row['ROWID'], phase))
         if self.listed is not None and self.listed.listed(row['ROWID']):
             # up to date by the listing: no request to wait for
-            self._handle(row, phase)
+            self._handle(row, phase, listed=True)
         else:
             self.pool.spawn(self._handle, row, phase)
 
-    def _handle(self, row, phase):
+    def _handle(self, row, phase, listed=False):
         now = self.clock()
-        listed = self.listed is not None and self.listed.listed(row['ROWID'])
         try:
             outcome = self.handler.handle(self.profile, row, now=now,
                                           fresh=self.fresh(row, phase),
