@@ -119,17 +119,17 @@ class RemoteBody:
                 return
             logger, sent = self.ctx.logger, 0
             # a small first read keeps the first byte as early as Swift's
-            # own (a body that can say what it has, a remote Swift's, hands
-            # over whatever arrived: a remote large object its cluster
-            # sends slowly starts at once); large reads after it keep the
-            # CPU per byte low
+            # own; large reads after it keep the CPU per byte low. A body
+            # that can say what it has (a remote Swift's) hands over what
+            # has arrived, up to that size: the bytes flow on to the
+            # client while the next ones arrive (a remote large object its
+            # cluster sends slowly starts at once)
             size = min(FIRST_READ, self.ctx.shunt.chunk_size)
             read = getattr(stream, 'read1', None) or stream.read
             while chunk := read(size):
                 if not sent:
                     logger.timing_since('object.first_byte_time',
                                         self.ctx.started)
-                    read = stream.read
                 sent += len(chunk)
                 yield chunk
                 size = self.ctx.shunt.chunk_size

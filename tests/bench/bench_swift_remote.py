@@ -15,7 +15,12 @@ it whole, in the same run and in rotating order:
   reference (no client-library cost on the direct side).
 
 Each figure is the median of per-round ratios (one round reads once in
-each way); MB/s medians and their spread are printed too. Usage::
+each way); MB/s medians and their spread are printed too, and the CPU
+seconds each process of both clusters (and the reading client) spent per
+read, by way: from them a **machine bound**, the best ratio the shunt
+could reach on this machine's cores with that CPU (its read's CPU spread
+over every core, or its busiest process's, whichever is longer, against
+the swiftclient read's median time). Usage::
 
     python -m tests.bench.bench_swift_remote [--quick] [--rounds N]
         [--size MIB] [--json PATH]
@@ -27,6 +32,7 @@ servers it measures.
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 import urllib.parse
@@ -34,6 +40,8 @@ import urllib.parse
 from tests.bench.common import (
     Client,
     MiB,
+    _descendants,
+    _proc_cpu,
     loadavg,
     mbps,
     median,
@@ -90,26 +98,79 @@ def _readers(cluster):
     return readers, (shunt, http)
 
 
+class Parties:
+    """CPU seconds so far of each cluster process (with its workers) and
+    of this process (``client``)."""
+
+    def __init__(self, cluster):
+        self.pids = {name: [proc.pid] + _descendants(proc.pid)
+                     for name, proc in cluster.procs.items()
+                     if proc.running()}
+
+    def cpu(self):
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        out = {name: sum(_proc_cpu(pid) for pid in pids)
+               for name, pids in self.pids.items()}
+        out['client'] = usage.ru_utime + usage.ru_stime
+        return out
+
+
 def measure(cluster, size, rounds):
+    """``(rates, cpu)``: MB/s of each read by way, and CPU seconds by way
+    and party summed over the rounds."""
     readers, clients = _readers(cluster)
     rates = {way: [] for way in WAYS}
+    cpu = {way: {} for way in WAYS}
+    parties = Parties(cluster)
     try:
         for way in WAYS:  # warm-up: connections, tokens, page cache
             readers[way]()
         for rnd in range(rounds):
             order = WAYS[rnd % len(WAYS):] + WAYS[:rnd % len(WAYS)]
             for way in order:
+                before = parties.cpu()
                 got, secs = readers[way]()
+                after = parties.cpu()
                 if got != size:
                     raise RuntimeError(f'{way}: read {got} of {size} bytes')
                 rates[way].append(mbps(got, secs))
+                for name, used in after.items():
+                    cpu[way][name] = cpu[way].get(name, 0.0) + \
+                        used - before.get(name, 0.0)
     finally:
         for client in clients:
             client.close()
-    return rates
+    return rates, cpu
 
 
-def report(rates, size, rounds):
+def cpu_report(rates, cpu, size, rounds):
+    """Lines of CPU per read by way and the shunt's machine bound, and
+    their samples."""
+    cores = os.cpu_count() or 1
+    per_read = {way: {name: used / rounds for name, used in parties.items()
+                      if used / rounds >= 0.005}
+                for way, parties in cpu.items()}
+    lines = []
+    for way in WAYS:
+        parties = sorted(per_read[way].items(), key=lambda item: -item[1])
+        lines.append(f'  cpu s per read, {way:12} '
+                     f'{sum(per_read[way].values()):.2f}: ' + ', '.join(
+                         f'{name} {used:.2f}' for name, used in parties))
+    shunt = per_read['shunt']
+    bound_s = max(max(shunt.values(), default=0.0),
+                  sum(shunt.values()) / cores)
+    direct_s = size / (median(rates['swiftclient']) * 1e6)
+    bound = direct_s / bound_s if bound_s else None
+    if bound is not None:
+        lines.append(f'  machine bound ({cores} cores): shunt / swiftclient '
+                     f'<= {bound:.2f} (the shunt read\'s CPU takes at least '
+                     f'{bound_s:.3f}s here; swiftclient reads in '
+                     f'{direct_s:.3f}s)')
+    return lines, {'cpu_per_read': per_read, 'bound_ratio': bound}
+
+
+def report(measured, size, rounds):
+    rates, cpu = measured
     out = {'size': size, 'rounds': rounds, 'loadavg': loadavg(),
            'mbps': {}, 'ratios': {}}
     print(f'\nArchived GET from a remote Swift, {size // MiB} MiB, '
@@ -128,6 +189,9 @@ def report(rates, size, rounds):
             verdict = ' OK' if mid >= TARGET else f' BELOW {TARGET}'
         print(f'  shunt / {ref:12} {mid:.3f} (median of {len(ratios)} '
               f'paired ratios, spread {spread(ratios):.0%}){verdict}')
+    lines, samples = cpu_report(rates, cpu, size, rounds)
+    print('\n'.join(lines))
+    out.update(samples)
     return out
 
 

@@ -45,7 +45,8 @@ class Store:
         self.objects = {}  # WSGI path -> (metadata, body)
         self.containers = set()
         self.tombstones = {}
-        # WSGI path -> seconds a GET's body stalls after its first byte
+        # WSGI path -> seconds a GET's body stalls after its first byte, or
+        # (seconds, bytes sent before the stall)
         self.stalls = {}
         self.calls = []
 
@@ -219,11 +220,12 @@ class Store:
                         charset='utf-8')
 
 
-def _stalling(body, seconds):
+def _stalling(body, stall):
     import eventlet
-    yield body[:1]
+    seconds, at = stall if isinstance(stall, tuple) else (stall, 1)
+    yield body[:at]
     eventlet.sleep(seconds)
-    yield body[1:]
+    yield body[at:]
 
 
 def _wsgi(name):

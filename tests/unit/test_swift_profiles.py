@@ -619,6 +619,29 @@ def test_a_slow_remote_body_starts_at_once(world):
         body.close()
 
 
+def test_a_remote_body_flows_on_as_it_arrives(world):
+    """Past the first read too, the bytes that have arrived go out to the
+    client at once: a remote that pauses mid-body (a slow link, its
+    cluster's rate limit) does not hold back what it sent before the
+    pause until a whole network chunk is there."""
+    import time
+    body = bytes(range(256)) * 1200
+    put(world.remote_inner, '/v1/AUTH_remote/rc/pausing', body,
+        {'X-Timestamp': TS.internal})
+    world.remote.stalls['/v1/AUTH_remote/rc/pausing'] = (3.0, 200000)
+    env = Request.blank('/v1/AUTH_a/c/pausing').environ
+    started = time.time()
+    resp = world.app(env, lambda *args: None)
+    chunks, got = iter(resp), b''
+    try:
+        while len(got) < 200000:
+            got += next(chunks)
+        assert time.time() - started < 2.0
+        assert got + b''.join(chunks) == body
+    finally:
+        resp.close()
+
+
 def test_all_containers_profile(tmp_path, server):
     """A ``/*`` profile: the remote container is the prefix plus the local
     container, its segments in ``<that>_segments``."""
