@@ -150,6 +150,7 @@ class SwiftRemote:
         self._auth_locks = {}
         self._pools = {}
         self._containers = set()
+        self._container_locks = {}
         # swiftclient's curl-style log of a failed request shows the first
         # characters of the key: never below WARNING
         logging.getLogger('swiftclient').setLevel(logging.WARNING)
@@ -362,16 +363,20 @@ class SwiftRemote:
         known = (self.auth_key(profile), container)
         if known in self._containers:
             return
-        try:
-            self.request(profile, 'HEAD', container)
-        except RemoteError as err:
-            if err.kind != 'not_found':
-                raise
-            headers = {}
-            if profile.storage_policy:
-                headers['X-Storage-Policy'] = profile.storage_policy
-            self.request(profile, 'PUT', container, headers=headers)
-        self._containers.add(known)
+        # green threads that need the same container wait for one check
+        with self._container_locks.setdefault(known, threading.Lock()):
+            if known in self._containers:
+                return
+            try:
+                self.request(profile, 'HEAD', container)
+            except RemoteError as err:
+                if err.kind != 'not_found':
+                    raise
+                headers = {}
+                if profile.storage_policy:
+                    headers['X-Storage-Policy'] = profile.storage_policy
+                self.request(profile, 'PUT', container, headers=headers)
+            self._containers.add(known)
 
     def forget_container(self, profile, container):
         """Forget that ``container`` exists (it answered 404)."""

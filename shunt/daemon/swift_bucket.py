@@ -146,6 +146,15 @@ def remote_version(remote_headers):
     return parse_timestamp((remote_headers or {}).get(TIMESTAMP_META))
 
 
+def as_written(want):
+    """The lower-case headers a HEAD just after one ``PUT`` of the plain
+    object ``want`` would show when that PUT's answer carried its Etag
+    (the remote checked the bytes against it): its size, Etag and the
+    ``swift-timestamp`` sent with it."""
+    return {'content-length': str(want.size), 'etag': want.etag,
+            TIMESTAMP_META: want.version.internal}
+
+
 def manifest_header(segments_container, local_value):
     """A remote DLO's ``X-Object-Manifest`` for a local DLO's (``<c>/
     <prefix>`` as the client wrote it, URL-quoted or not)."""

@@ -43,7 +43,12 @@ handler's, the same as for S3. What lands where is
      the copies and ``X-Object-Meta-Swift-Source-Dlo-Etag``.
 3. Archive mode: a ``HEAD`` verifies the remote copy (size, Etag,
    ``swift-timestamp`` = the local version) before the row handler deletes
-   the local copy (:func:`swift_bucket.verify_problem`).
+   the local copy (:func:`swift_bucket.verify_problem`). After a plain
+   object's single ``PUT`` its answer is the verification, as for S3's
+   ``PutObject`` (see :mod:`shunt.daemon.rows`, step 8): sent with the
+   local Etag, which the remote checked, and the ``swift-timestamp`` of
+   this version in the same request, it answered 201 with that Etag;
+   ``verify_with_head = true`` keeps the HEAD.
 
 Delete rows (``propagate_delete``): the remote copy is deleted only when it
 is older than the tombstone (:func:`swift_bucket.delete_reaches`), with
@@ -80,7 +85,7 @@ serves the extra segments until an operator removes them; an SLO deleted
 through the shunt (not by a delete row) leaves its remote segments.
 
 Options: ``slo_workers`` (segments copied at once per object, default 10,
-shared with S3's parts).
+shared with S3's parts), ``verify_with_head`` (shared with S3).
 """
 
 import hashlib
@@ -104,7 +109,8 @@ HTTP_UNPROCESSABLE = 422
 class Copy:
     """The remote side of one row after :meth:`SwiftTransfer.sync`: what
     the remote copy must be (``want``) and the HEAD that found it up to
-    date (None when it was written: verified by a new HEAD)."""
+    date, or what a plain object's PUT wrote (None: verified by a new
+    HEAD)."""
 
     def __init__(self, want, headers=None):
         self.want = want
@@ -124,6 +130,8 @@ class SwiftTransfer:
         self.remote = remote
         self.transfer = transfer
         self.slo_workers = max(1, int(conf.get('slo_workers', 10)))
+        self.verify_with_head = config_true_value(conf.get(
+            'verify_with_head', False))
 
     @property
     def client(self):
@@ -198,7 +206,7 @@ class SwiftTransfer:
                     raise
             else:
                 self.logger.update_stats('bytes', sent)
-                return 'uploaded', Copy(want)
+                return 'uploaded', Copy(want, self._written(want))
         head = self.head(profile, container, key)
         state = swift_bucket.remote_state(head, want)
         if state == 'newer':
@@ -229,6 +237,9 @@ class SwiftTransfer:
                 if not swift_bucket.only_segments_differ(head, want):
                     sent += self._put_plain(profile, container, key, local,
                                             policy, want)
+                    if dlo is None:
+                        self.logger.update_stats('bytes', sent)
+                        return 'uploaded', Copy(want, self._written(want))
         except NotArchivable as err:
             raise Failed('invalid', str(err), permanent=True)
         except RemoteError as err:
@@ -239,6 +250,13 @@ class SwiftTransfer:
             raise
         self.logger.update_stats('bytes', sent)
         return 'uploaded', Copy(want)
+
+    def _written(self, want):
+        """What a plain object's PUT wrote, when its answer stands for the
+        verification HEAD (its Etag was checked to be the local one)."""
+        if self.verify_with_head or not want.etag:
+            return None
+        return swift_bucket.as_written(want)
 
     def verify(self, profile, key, copy):
         """Raise :class:`Failed` (``verify``) unless the remote holds a

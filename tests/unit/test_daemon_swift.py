@@ -300,9 +300,8 @@ def test_fresh_small_object_is_put_if_absent_without_a_head(
     when = cluster.put(CONTAINER, 'new', b'tiny', {'X-Object-Meta-A': 'B'})
     assert handler.handle(profile(**ARCHIVE), row('new', size=4),
                           fresh=True) is Outcome.ARCHIVED
-    # PUT if absent, then the verification HEAD: no HEAD first
-    assert remote.calls() == [('ENSURE', RC, None), ('PUT', RC, 'new'),
-                              ('HEAD', RC, 'new')]
+    # PUT if absent, whose answer is the verification: no HEAD at all
+    assert remote.calls() == [('ENSURE', RC, None), ('PUT', RC, 'new')]
     (put,) = [r for r in remote.requests if r[0] == 'PUT']
     assert put[3]['If-None-Match'] == '*'
     assert remote.get(RC, 'new')['ts'] == when
@@ -358,10 +357,24 @@ def test_archive_verifies_then_deletes_with_a_marked_tombstone(
     tombstone = cluster.tombstones[cluster.path(CONTAINER, 'o')]
     assert tombstone == archive_timestamp(when)
     assert is_archiver_tombstone(tombstone)
-    assert remote.calls()[-1] == ('HEAD', RC, 'o')
+    # the PUT's answer (the local Etag, checked by the remote) verified it
+    assert remote.calls()[-1] == ('PUT', RC, 'o')
 
 
-def test_failed_verification_keeps_the_local_copy(handler, cluster, remote):
+def test_verify_with_head_heads_the_copy_again(cluster, remote):
+    handler = RowHandler({'verify_with_head': 'true'}, FakeLogger(),
+                         InternalClient(None, 'test-daemon', 1, app=cluster),
+                         remote)
+    cluster.put(CONTAINER, 'o', b'cold data')
+    assert handler.handle(profile(**ARCHIVE), row('o')) is Outcome.ARCHIVED
+    assert remote.calls()[-2:] == [('PUT', RC, 'o'), ('HEAD', RC, 'o')]
+    assert cluster.get(CONTAINER, 'o') is None
+
+
+def test_failed_verification_keeps_the_local_copy(cluster, remote):
+    handler = RowHandler({'verify_with_head': 'true'}, FakeLogger(),
+                         InternalClient(None, 'test-daemon', 1, app=cluster),
+                         remote)
     cluster.put(CONTAINER, 'o', b'cold data')
 
     def tamper():

@@ -822,7 +822,12 @@ def peers():
 
 first = peers()
 again = list(eventlet.GreenPool(8).imap(fetch, range(8)))
+fake.delays['/v1/AUTH_remote/newc'] = 0.2
+list(eventlet.GreenPool(10).imap(
+    lambda _: remote.ensure_container(profile, 'newc'), range(10)))
 print(json.dumps({'sizes': sizes + again, 'elapsed': elapsed,
+                  'creates': [r.method for r in fake.requests
+                              if r.path == '/v1/AUTH_remote/newc'],
                   'idle': [len(v) for v in remote._pools.values()],
                   'first': len(first), 'new': len(peers() - first),
                   'auths': sum(r.path == '/auth/v1.0'
@@ -834,7 +839,8 @@ def test_green_threads_share_one_client_without_blocking():
     """Under eventlet's monkey-patching (as in a proxy worker) 20
     concurrent GETs of a remote that takes 0.3 s each overlap, share one
     token, and leave at most max_pool_connections idle connections, which
-    the next requests reuse."""
+    the next requests reuse; 10 green threads that need the same new
+    container wait for one HEAD and one PUT."""
     import json
     import os
     import subprocess
@@ -850,6 +856,7 @@ def test_green_threads_share_one_client_without_blocking():
     # sequential would take 6 s
     assert result['elapsed'] < 3, result
     assert result['auths'] == 1
+    assert result['creates'] == ['HEAD', 'PUT']
     assert result['idle'] == [8]
     # the last 8 requests opened no connection
     assert result['first'] <= 20 and result['new'] == 0, result
