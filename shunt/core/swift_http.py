@@ -14,6 +14,9 @@ import urllib3.exceptions
 from shunt.core.remote import RemoteError
 
 READ_CHUNK = 65536
+# blocks of a request body read from a file-like object: few, large steps
+# per byte (the socket takes what it can of each)
+WRITE_CHUNK = 1024 * 1024
 
 
 def account_storage_url(storage_url, account):
@@ -170,7 +173,7 @@ class StreamingBody:
 
 class Sized:
     """A body of known length for requests: an iterable of blocks (read
-    ``READ_CHUNK`` at a time from a file-like object) with a ``len()``,
+    ``WRITE_CHUNK`` at a time from a file-like object) with a ``len()``,
     so it goes out with ``Content-Length``, never chunked."""
 
     def __init__(self, source, length):
@@ -189,5 +192,5 @@ def chunks(source):
     if read is None:
         yield from source
         return
-    while chunk := read(READ_CHUNK):
+    while chunk := read(WRITE_CHUNK):
         yield chunk

@@ -370,15 +370,22 @@ class SpanReader:
         wanted = size
         while wanted > 0:
             if self._off >= len(self._buf):
-                self._buf = memoryview(self._next_chunk())
-                self._off = 0
-                if not len(self._buf):
+                raw = self._next_chunk()
+                if not raw:
                     break
+                if len(raw) <= wanted:
+                    # whole chunks are handed over as they are (no copy)
+                    out.append(raw)
+                    wanted -= len(raw)
+                    continue
+                self._buf = memoryview(raw)
+                self._off = 0
             chunk = self._buf[self._off:self._off + wanted]
             self._off += len(chunk)
             out.append(chunk)
             wanted -= len(chunk)
-        data = out[0].tobytes() if len(out) == 1 else b''.join(out)
+        data = b''.join(out) if len(out) != 1 else \
+            out[0].tobytes() if isinstance(out[0], memoryview) else out[0]
         if data:
             if self.md5 is not None:
                 self.md5.update(data)

@@ -292,6 +292,15 @@ def test_span_reader_checks_lengths_and_rewinds():
         short.read()
 
 
+def test_span_reader_hands_whole_chunks_over_without_copying():
+    chunks = [b'a' * 1000, b'b' * 1000, b'c' * 10]
+    reader = upload.SpanReader([upload.Piece(2010, 's', 'a')],
+                               lambda piece: iter(chunks))
+    assert reader.read(1000) is chunks[0]
+    assert reader.read(1500) == b'b' * 1000 + b'c' * 10
+    assert reader.read(10) == b''
+
+
 def test_span_reader_holds_back_the_last_bytes_of_a_corrupt_piece():
     piece = upload.Piece(4, 's', 'a', etag=md5(b'abcd'), whole=True)
     good = upload.SpanReader([piece], lambda p: [b'ab', b'cd'], digest=True)
