@@ -21,7 +21,14 @@ a row is *listed* when the bucket holds a copy that
   content-type update).
 
 Such a copy holds the row's bytes and was written after its last change.
-Only sync-mode (``retain_local: true``) profiles of S3 stores use it: the
+A remote Swift (``"protocol": "swift"``) lists its container the same way
+(the object names, in the same order); where it keeps the X-Timestamp the
+daemon sends (see :mod:`shunt.daemon.swift_transfer`), a copy's
+``last_modified`` *is* the version it was written as, so a copy whose
+``last_modified`` equals the row's last change (to Swift's 10 µs) is
+listed too. There, 0-byte rows are never listed: a DLO manifest's row,
+whose segments only the HEAD compares.
+Only sync-mode (``retain_local: true``) profiles use it: the
 row handler answers **noop** for a listed row without a request (see
 :mod:`shunt.daemon.rows`); archive-mode rows still go through the HEAD
 that guards the local delete. What a listing cannot show is the copy's
@@ -59,11 +66,16 @@ def plain_md5(etag):
     return etag.lower()
 
 
-def row_is_copied(row_etag, row_size, created_at, entry, skew):
+def row_is_copied(row_etag, row_size, created_at, entry, skew,
+                  native=False):
     """Is the listing ``entry`` (``ETag``, ``Size``, ``LastModified``) a
-    copy of the row written after its last change?"""
+    copy of the row written after its last change? ``native``: a remote
+    Swift's listing (a copy written as the row's last change, its
+    X-Timestamp kept, is one too; 0-byte rows never are)."""
     etag = plain_md5(row_etag)
     if etag is None or entry.get('Size') != row_size:
+        return False
+    if native and not row_size:
         return False
     if (entry.get('ETag') or '').strip('"').lower() != etag:
         return False
@@ -71,7 +83,10 @@ def row_is_copied(row_etag, row_size, created_at, entry, skew):
     if last_modified is None:
         return False
     changed = max(Timestamp(t) for t in decode_timestamps(created_at))
-    return last_modified.timestamp() > changed.timestamp + skew
+    written = last_modified.timestamp()
+    if native and Timestamp(written).normal == changed.normal:
+        return True
+    return written > changed.timestamp + skew
 
 
 class ListedRows:
@@ -95,10 +110,10 @@ class ListedRows:
         self._bits[offset >> 3] |= 1 << (offset & 7)
         self.count += 1
 
-    def build(self, db_rows, listing, skew):
+    def build(self, db_rows, listing, skew, native=False):
         """Merge ``db_rows`` (``(rowid, name, created_at, size, etag)``
         in name order) with ``listing`` (``(name, entry)`` in name
-        order)."""
+        order); ``native``: a remote Swift's (:func:`row_is_copied`)."""
         entries = iter(listing)
         current = next(entries, None)
         for rowid, name, created_at, size, etag in db_rows:
@@ -107,7 +122,8 @@ class ListedRows:
             if current is None:
                 break
             if current[0] == name and self.low < rowid <= self.high and \
-                    row_is_copied(etag, size, created_at, current[1], skew):
+                    row_is_copied(etag, size, created_at, current[1], skew,
+                                  native):
                 self._mark(rowid)
         return self
 
@@ -166,6 +182,6 @@ def build(broker, remote, profile, low, high, skew):
     """:class:`ListedRows` of ``(low, high]`` for this DB and profile."""
     listing = BucketListing(remote, profile)
     listed = ListedRows(low, high).build(db_rows_by_name(broker), listing,
-                                         skew)
+                                         skew, profile.protocol == 'swift')
     listed.requests = listing.requests
     return listed

@@ -11,7 +11,7 @@ Object rows, in order:
 
 1. ``exclude_pattern`` matches the name (from its start): **skipped**.
 2. The row's last PUT/POST is younger than ``copy_after``: **later**.
-   A row the bucket listing showed up to date (sync mode, S3 stores; see
+   A row the bucket listing showed up to date (sync mode; see
    :mod:`shunt.daemon.listed`): **noop**, without a request.
 3. The S3 key cannot be written (longer than 1024 UTF-8 bytes with the
    prefix): **failed** (``name``, permanent).
@@ -374,11 +374,10 @@ class RowHandler:
     def list_rows(self, profile, broker, low, label):
         """:class:`shunt.daemon.listed.ListedRows` for a walk of the rows
         of ``broker`` after ``low`` (up to its last row now) when one
-        listing of the bucket is worth it (sync mode, an S3 store,
+        listing of the bucket is worth it (sync mode,
         ``list_check_rows``), else None (also when the listing fails: the
         rows get their HEAD)."""
-        if not profile.retain_local or profile.protocol == 'swift' or \
-                not self.list_check_rows:
+        if not profile.retain_local or not self.list_check_rows:
             return None
         try:
             # get_info first: it moves the DB's pending rows into it

@@ -104,6 +104,15 @@ class SyncEnv:
         """
         return f'{self._remote_prefix(container)}_segments/*'
 
+    def is_listing(self, container):
+        """A fault-proxy matcher of the requests that list the archive of
+        ``container`` (S3: ListObjects; a remote Swift: a GET of the
+        remote container)."""
+        if not self.swift:
+            return lambda req: req.operation == 'ListObjects'
+        path = self._remote_prefix(container)
+        return lambda req: req.method == 'GET' and req.key == path
+
     def _remote_prefix(self, container):
         from shunt.tools.aio_remote import REMOTE_ACCOUNT
         return '%s/%s' % (REMOTE_ACCOUNT, self.cluster.remote.container_for(

@@ -50,6 +50,35 @@ def test_row_is_copied(listing, row_etag, meta, expected):
                                 skew=5) is expected
 
 
+def swift_entry(when, size=4):
+    """A remote Swift listing's row as SwiftRemote.list_objects gives it
+    (its last_modified: the Timestamp it was written with, to the µs)."""
+    from shunt.core.swift_shapes import listing_datetime
+    return {'ETag': f'"{ETAG}"', 'Size': size,
+            'LastModified': listing_datetime(Timestamp(when).isoformat)}
+
+
+@pytest.mark.parametrize('when, meta, size, expected', [
+    (T0 + 0.12345, None, 4, True),          # its X-Timestamp kept: equal
+    (T0 + 0.12346, None, 4, False),         # 10 µs later: not that version
+    (T0 + 0.12344, None, 4, False),         # an older version
+    (T0 + 0.12345, T0 + 1.5, 4, False),     # POSTed since
+    (T0 + 1.5, T0 + 1.5, 4, True),          # the POST's X-Timestamp kept
+    (T0 + 60, None, 4, True),               # a remote with its own clock
+    (T0 + 0.12345, None, 0, False),         # 0 bytes: maybe a DLO
+])
+def test_remote_swift_copy_written_as_the_row_is_listed(when, meta, size,
+                                                         expected):
+    etag = ETAG if size else hashlib.md5(b'').hexdigest()
+    listing = dict(swift_entry(when, size), ETag=f'"{etag}"')
+    row = created(T0 + 0.12345, meta)
+    assert listed.row_is_copied(etag, size, row, listing, skew=5,
+                                native=True) is expected
+    # S3 listings: only a copy written after the skew
+    assert listed.row_is_copied(etag, size, row, listing, skew=5) is (
+        when > T0 + 0.12345 + 5 and (meta or 0) < when - 5)
+
+
 def test_merge_marks_only_matching_rows_in_range():
     db = [(5, 'a', created(T0), 4, ETAG), (2, 'b', created(T0), 4, ETAG),
           (9, 'c', created(T0), 4, ETAG), (3, 'd', created(T0), 4, 'x' * 32),

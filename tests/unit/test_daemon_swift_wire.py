@@ -12,6 +12,7 @@ import pytest
 from swift.common.header_key_dict import HeaderKeyDict
 from swift.common.internal_client import InternalClient
 from swift.common.swob import wsgi_to_str
+from swift.common.utils import Timestamp
 
 from shunt.core import headers as shunt_headers
 from shunt.core.config import parse_profile
@@ -183,3 +184,49 @@ def test_nested_slo_round_trip(server, world):
         assert got.read() == body
     finally:
         got.close()
+
+
+@pytest.mark.parametrize('keeps_timestamps', [True, False])
+def test_listed_rows_are_noops_without_a_request(server, world, tmp_path,
+                                                 monkeypatch,
+                                                 keeps_timestamps):
+    """A first walk of rows whose copies the remote holds: one listing of
+    the remote container makes them noops without a request, whether the
+    remote kept their X-Timestamp (its last_modified is the version each
+    was written as) or wrote them by its own clock (later than the rows'
+    changes); a row the remote lacks, or whose copy is older, is not
+    listed."""
+    from shunt.daemon import listed
+    from tests.unit.test_daemon_rows import T0, md5, put_rows
+    monkeypatch.setattr(listed, 'LIST_COST', 1)
+    # the remote's gatekeeper: shunt_inbound_x_timestamp = false or true
+    monkeypatch.setattr(server.front.app, 'shunt_x_timestamp',
+                        not keeps_timestamps)
+    local, remotes, handler = world
+    written = T0 - 3600.12345
+    names = ['o1', 'o2', 'é/3', 'old']
+    for name in names:
+        local.put(CONTAINER, name, b'data', when=written)
+        assert handler.handle(profile(server), row(
+            name, when=written, size=4)) is Outcome.UPLOADED
+    broker = put_rows(tmp_path, names[:3] + ['not-there'], md5(b'data'), 4,
+                      written)
+    # 'old' was overwritten locally (same bytes) a second after the version
+    # its copy was made of
+    broker.put_object('old', Timestamp(written + 1).internal, 4,
+                      'application/octet-stream', md5(b'data'))
+    handler.list_check_rows = 2
+    found = handler.list_rows(profile(server), broker, -1, 'AUTH_test/c')
+    # a kept X-Timestamp shows that copy is of the older version; by the
+    # remote's clock it was written (now) after the overwrite
+    assert found.listed(5) is not keeps_timestamps
+    assert (found.count, found.requests) == (4 - keeps_timestamps, 1)
+    server.store.calls.clear()
+    local.requests.clear()
+    for rowid, name in enumerate(names[:3], 1):
+        assert found.listed(rowid)
+        assert handler.handle(profile(server), dict(
+            row(name, when=written, size=4), ROWID=rowid),
+            listed=True) is Outcome.NOOP
+    assert server.store.calls == [] and local.requests == []
+    assert not found.listed(4)
