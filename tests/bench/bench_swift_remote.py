@@ -20,7 +20,9 @@ seconds each process of both clusters (and the reading client) spent per
 read, by way: from them a **machine bound**, the best ratio the shunt
 could reach on this machine's cores with that CPU (its read's CPU spread
 over every core, or its busiest process's, whichever is longer, against
-the swiftclient read's median time). Usage::
+the swiftclient read's median time; and against the swiftclient read's
+own CPU-limited time, the ratio left when both saturate the machine).
+Usage::
 
     python -m tests.bench.bench_swift_remote [--quick] [--rounds N]
         [--size MIB] [--json PATH]
@@ -156,17 +158,26 @@ def cpu_report(rates, cpu, size, rounds):
         lines.append(f'  cpu s per read, {way:12} '
                      f'{sum(per_read[way].values()):.2f}: ' + ', '.join(
                          f'{name} {used:.2f}' for name, used in parties))
-    shunt = per_read['shunt']
-    bound_s = max(max(shunt.values(), default=0.0),
-                  sum(shunt.values()) / cores)
+    def cpu_wall(way):
+        # a read's CPU spread over every core, or its busiest process's
+        used = per_read[way]
+        return max(max(used.values(), default=0.0),
+                   sum(used.values()) / cores)
+    bound_s = cpu_wall('shunt')
     direct_s = size / (median(rates['swiftclient']) * 1e6)
     bound = direct_s / bound_s if bound_s else None
+    # both ways as fast as their CPU allows: what the extra hop's CPU
+    # leaves of the ratio when the machine is saturated
+    both = cpu_wall('swiftclient') / bound_s if bound_s else None
     if bound is not None:
         lines.append(f'  machine bound ({cores} cores): shunt / swiftclient '
                      f'<= {bound:.2f} (the shunt read\'s CPU takes at least '
                      f'{bound_s:.3f}s here; swiftclient reads in '
-                     f'{direct_s:.3f}s)')
-    return lines, {'cpu_per_read': per_read, 'bound_ratio': bound}
+                     f'{direct_s:.3f}s); {both:.2f} with both ways as fast '
+                     f'as their CPU allows ({cpu_wall("swiftclient"):.3f}s '
+                     f'for swiftclient)')
+    return lines, {'cpu_per_read': per_read, 'bound_ratio': bound,
+                   'cpu_bound_ratio': both}
 
 
 def report(measured, size, rounds):
