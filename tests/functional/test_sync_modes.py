@@ -151,7 +151,8 @@ def test_archive_round_trip_matches_local_answers(sync_env):
     objects: every answer recorded while local is given again once
     archived, through the shunt (original Last-Modified and X-Timestamp
     included); each object was uploaded exactly once by the three
-    daemons, and a later verifying pass uploads nothing."""
+    daemons (a plain one verified by its PUT's answer, no HEAD after it),
+    and a later verifying pass uploads nothing."""
     env = sync_env
     c = new_container(env, 'roundtrip')
     env.map(env.profile(c, retain_local=False))
@@ -178,6 +179,7 @@ def test_archive_round_trip_matches_local_answers(sync_env):
 
     mark = env.proxy.mark()
     env.run()
+    daemons = env.proxy.since(mark)
 
     for name, (body, reqs, kind, segments) in objects.items():
         # archived: the local copy is gone, the bucket copy verified
@@ -204,6 +206,9 @@ def test_archive_round_trip_matches_local_answers(sync_env):
                                                rows[name]['bytes'])
         if kind == 'plain':
             assert row['hash'] == rows[name]['hash']
+            # the PUT's own answer verified the copy: no HEAD after it
+            ops = [r.operation for r in daemons if r.key == key]
+            assert 'HeadObject' not in ops[ops.index('PutObject'):], ops
         # exactly once across the three daemons
         uploads = [r.operation for r in env.proxy.uploads(mark, key)]
         if env.swift:
