@@ -202,6 +202,15 @@ use = egg:swift#catch_errors
 """.lstrip()
 
 
+# the row handler's numeric options (shunt.daemon.rows, .transfer): name,
+# type, least value
+ROW_OPTIONS = (
+    ('stale_retry_delay', float, 0), ('small_object_size', int, 0),
+    ('remote_clock_skew', float, 0), ('list_check_rows', int, 0),
+    ('slo_workers', int, 1), ('part_size', int, 5 * 1024 * 1024),
+    ('max_put_size', int, 1))
+
+
 class Options:
     """The daemon's options, validated; errors name the file, the section
     and the option."""
@@ -237,6 +246,13 @@ class Options:
             conf, 'max_pool_connections', 100, int, 1)
         self.s3_max_attempts = self._number(conf, 's3_max_attempts', 3, int,
                                             1)
+        # the row handler reads its own options from the section; they are
+        # checked here so that a bad one stops the daemon at start-up,
+        # named (it would otherwise fail as a bare ValueError)
+        for name, kind, minimum in ROW_OPTIONS:
+            self._number(conf, name, None, kind, minimum)
+        for name in ('verify_with_head', 'conditional_put'):
+            self._bool(conf, name, None)
 
     def _where(self, name):
         return f'{self.path}: [{SECTION}] {name}'

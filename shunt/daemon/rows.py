@@ -335,8 +335,7 @@ class RowHandler:
         self.small_size = int(conf.get('small_object_size', SMALL_SIZE))
         self.clock_skew = float(conf.get('remote_clock_skew',
                                          DEFAULT_CLOCK_SKEW))
-        self.verify_with_head = config_true_value(conf.get(
-            'verify_with_head', False))
+        self.verify_with_head = self.transfer.verify_with_head
         self.list_check_rows = int(conf.get('list_check_rows',
                                             LIST_CHECK_ROWS))
         # the objects whose rows are in flight: (account, container, name)

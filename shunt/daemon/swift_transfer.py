@@ -129,9 +129,9 @@ class SwiftTransfer:
         self.swift = swift
         self.remote = remote
         self.transfer = transfer
-        self.slo_workers = max(1, int(conf.get('slo_workers', 10)))
-        self.verify_with_head = config_true_value(conf.get(
-            'verify_with_head', False))
+        # shared with S3's uploads
+        self.slo_workers = transfer.slo_workers
+        self.verify_with_head = transfer.verify_with_head
 
     @property
     def client(self):

@@ -97,6 +97,8 @@ class Transfer:
         self.started = time.time()
         self.conditional_put = config_true_value(conf.get(
             'conditional_put', True))
+        self.verify_with_head = config_true_value(conf.get(
+            'verify_with_head', False))
         # per store (endpoint, bucket): True when it refused a PutObject
         # with If-None-Match: * on a key it holds, False when it wrote it
         # (it ignores the header); see probe_if_absent

@@ -50,6 +50,14 @@ def run(*args, timeout=60):
     ('container_time', 'nan', 'number'),
     ('mount_check', 'maybe', 'true or false'),
     ('s3_max_attempts', '', None),
+    # the row handler's own options
+    ('list_check_rows', 'lots', 'expected a whole number >= 0'),
+    ('small_object_size', '-1', '>= 0'),
+    ('remote_clock_skew', 'a while', 'expected a number'),
+    ('part_size', '1024', f'>= {5 * 1024 * 1024}'),
+    ('slo_workers', '0', '>= 1'),
+    ('verify_with_head', 'perhaps', 'true or false'),
+    ('list_check_rows', '0', None),
 ])
 def test_options_errors_name_file_section_and_option(option, value, words):
     conf = {option: value}
