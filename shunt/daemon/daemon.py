@@ -512,6 +512,7 @@ class CloudShuntSync(Daemon):
                             begin - self.last_prune >= PRUNE_EVERY):
             progress_mod.prune(self.options.status_dir, self.logger)
             self.last_prune = begin
+        if not dry_run:
             self.logger.timing('pass.timing', elapsed * 1000)
             self.logger.info(
                 'Pass done: %d container DB(s), %d row(s) handled, %d '

@@ -493,6 +493,18 @@ def test_progress_line_and_metrics_per_container_pass(one):
         assert ('timing', name) in metrics
 
 
+def test_every_pass_is_timed_and_logged_not_only_pruning_ones(one):
+    # progress files are pruned hourly; the pass's own line and timing
+    # come every pass
+    one.put('c', ['x'])
+    daemon = one.daemon(0, FakeHandler())
+    for _ in range(3):
+        daemon.one_pass()
+    assert daemon.logger.metrics.count(('timing', 'pass.timing')) == 3
+    assert len([line for _, line in daemon.logger.lines
+                if line.startswith('Pass done: 1 container DB(s)')]) == 3
+
+
 def test_ring_position_change_verifies_own_rows_too(three):
     three.put('c', NAMES)
     clock = Clock(T0)
