@@ -25,13 +25,24 @@ swift``: proxy, account, container, object servers, memcached; the
 busiest of them taken as bound to one core). Run::
 
     python tests/bench/bench_swift_archive.py [--quick] [--large-mib M]
-        [--large-count N] [--count N] [--json PATH]
+        [--large-count N] [--rounds N] [--count N] [--link RATE]
+        [--json PATH]
+
+``--rounds N`` measures the large objects' figure N times (a daemon pass
+then python-swiftclient's uploads, each round into new containers) and
+adds a row of the medians.
+
+``--link RATE`` (tc syntax: ``1gbit``) puts the remote cluster's proxy
+port behind a link of that bandwidth each way
+(:mod:`tests.bench.port_link`), as across a network between two
+clusters: the daemon's uploads and python-swiftclient's cross it alike.
 
 (not part of the test run; ``--quick``: 2 x 16 MiB.)
 """
 
 import argparse
 import concurrent.futures
+import contextlib
 import hashlib
 import os
 import sys
@@ -40,7 +51,6 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
-from shunt.tools.aio import Cluster  # noqa: E402
 from shunt.tools.aio_remote import PROCS  # noqa: E402
 from tests.bench.bench_sync import (  # noqa: E402
     CONCURRENCY,
@@ -48,7 +58,8 @@ from tests.bench.bench_sync import (  # noqa: E402
     SyncBench,
     finish,
 )
-from tests.bench.common import MiB  # noqa: E402
+from tests.bench.common import MiB, Row, median, spread  # noqa: E402
+from tests.bench.port_link import PortLink, unavailable  # noqa: E402
 
 TARGET = 0.85
 SMALL_TARGET = 0.8
@@ -59,14 +70,7 @@ class SwiftArchiveBench(SyncBench):
     python-swiftclient as the direct upload."""
 
     def __init__(self, args):
-        self.args = args
-        self.aio = Cluster(reload_interval=15, keep_state_dir=args.keep_state,
-                           s3_backend='swift',
-                           sync_conf={'concurrency': CONCURRENCY,
-                                      'read_timeout': 60,
-                                      'verification_slack': 3600,
-                                      'log_level': 'WARNING'})
-        self.counter = None
+        super().__init__(args, s3_backend='swift')
 
     def start(self):
         self.aio.start()
@@ -114,14 +118,32 @@ class SwiftArchiveBench(SyncBench):
                 'it, local DELETE) vs PUT only')
 
 
+def medians(rows, title):
+    """A row of the medians of ``rows`` (rounds of one figure)."""
+    ratios = [row.ratio for row in rows]
+    first = rows[0]
+    return Row(first.key.rsplit('-', 1)[0], title,
+               median([row.measured for row in rows]),
+               median([row.limit for row in rows]), first.unit,
+               first.target, ratio=median(ratios),
+               spread=spread(ratios), samples={'ratios': ratios},
+               note=f'{len(rows)} rounds: ratios ' + ', '.join(
+                   f'{ratio:.2f}' for ratio in ratios))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true',
                         help='2 x 16 MiB')
     parser.add_argument('--large-mib', type=int, default=64)
     parser.add_argument('--large-count', type=int, default=3)
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='large objects measured this many times')
     parser.add_argument('--count', type=int, default=0,
                         help='4 KiB objects too (default: none)')
+    parser.add_argument('--link', metavar='RATE',
+                        help='the remote proxy behind a link of RATE '
+                        '(tc syntax: 1gbit) each way')
     parser.add_argument('--json', help='write the rows to this file')
     parser.add_argument('--keep-state', action='store_true')
     args = parser.parse_args(argv)
@@ -129,19 +151,30 @@ def main(argv=None):
     args.sync_mode = False
     if args.quick:
         args.large_mib, args.large_count = 16, 2
+    if args.link and unavailable():
+        parser.error(f'--link: {unavailable()}')
+    across = f' across {args.link}' if args.link else ''
     bench = SwiftArchiveBench(args)
     rows = []
     try:
         bench.start()
-        empty = bench.baseline()
-        rows.append(bench.throughput(
-            'large', f'archive {args.large_mib} MiB objects to Swift',
-            args.large_count, args.large_mib * MiB, 'MB/s', TARGET, empty))
-        if args.count:
-            rows.append(bench.throughput(
-                'small', f'archive {args.count} x 4 KiB objects to Swift',
-                args.count, SMALL_SIZE, 'obj/s', SMALL_TARGET, empty,
-                mapped_first=True))
+        link = PortLink(bench.remote.port('proxy'), args.link) \
+            if args.link else contextlib.nullcontext()
+        with link:
+            empty = bench.baseline()
+            title = f'archive {args.large_mib} MiB objects to Swift{across}'
+            large = [bench.throughput(
+                f'large-{n}' if args.rounds > 1 else 'large', title,
+                args.large_count, args.large_mib * MiB, 'MB/s', TARGET,
+                empty) for n in range(args.rounds)]
+            rows.extend(large)
+            if len(large) > 1:
+                rows.append(medians(large, f'{title}, median'))
+            if args.count:
+                rows.append(bench.throughput(
+                    'small', f'archive {args.count} x 4 KiB objects to '
+                    f'Swift{across}', args.count, SMALL_SIZE, 'obj/s',
+                    SMALL_TARGET, empty, mapped_first=True))
     finally:
         bench.stop()
     return finish(rows, args.json)

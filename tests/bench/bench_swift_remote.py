@@ -22,16 +22,20 @@ could reach on this machine's cores with that CPU (its read's CPU spread
 over every core, or its busiest process's, whichever is longer, against
 the swiftclient read's median time; and against the swiftclient read's
 own CPU-limited time, the ratio left when both saturate the machine).
-Usage::
+With ``--link RATE`` (tc syntax: ``1gbit``) the remote cluster's proxy
+port is behind a link of that bandwidth each way
+(:mod:`tests.bench.port_link`), as across a network between two
+clusters: every way reads through it. Usage::
 
     python -m tests.bench.bench_swift_remote [--quick] [--rounds N]
-        [--size MIB] [--json PATH]
+        [--size MIB] [--link RATE] [--json PATH]
 
 Run it alone on a quiet machine: every way shares the two cores with the
 servers it measures.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -180,11 +184,12 @@ def cpu_report(rates, cpu, size, rounds):
                    'cpu_bound_ratio': both}
 
 
-def report(measured, size, rounds):
+def report(measured, size, rounds, link=None):
     rates, cpu = measured
     out = {'size': size, 'rounds': rounds, 'loadavg': loadavg(),
-           'mbps': {}, 'ratios': {}}
-    print(f'\nArchived GET from a remote Swift, {size // MiB} MiB, '
+           'link': link, 'mbps': {}, 'ratios': {}}
+    across = f', across a {link} link' if link else ''
+    print(f'\nArchived GET from a remote Swift{across}, {size // MiB} MiB, '
           f'{rounds} rounds (load {out["loadavg"][0]:.2f}):')
     for way in WAYS:
         mid = median(rates[way])
@@ -212,6 +217,9 @@ def main(argv=None):
                         help='4 MiB, 3 rounds: does it work?')
     parser.add_argument('--size', type=int, default=None, metavar='MIB')
     parser.add_argument('--rounds', type=int, default=None)
+    parser.add_argument('--link', default=None, metavar='RATE',
+                        help='the remote proxy behind a link of RATE '
+                        '(tc syntax: 1gbit) each way')
     parser.add_argument('--json', default=None, metavar='PATH',
                         help='also write the samples there')
     args = parser.parse_args(argv)
@@ -219,13 +227,20 @@ def main(argv=None):
     rounds = args.rounds or (3 if args.quick else 7)
 
     from shunt.tools.aio import Cluster
+    from tests.bench.port_link import PortLink, unavailable
+    if args.link and unavailable():
+        parser.error(f'--link: {unavailable()}')
     cluster = Cluster(reload_interval=0, s3_backend='swift',
                       keep_state_dir=bool(
                           os.environ.get('CLOUD_SHUNT_KEEP_STATE')))
     print('starting the cluster and its remote Swift...', flush=True)
     with cluster:
         _setup(cluster, size)
-        out = report(measure(cluster, size, rounds), size, rounds)
+        link = PortLink(cluster.remote.port('proxy'), args.link) \
+            if args.link else contextlib.nullcontext()
+        with link:
+            measured = measure(cluster, size, rounds)
+        out = report(measured, size, rounds, args.link)
     if args.json:
         with open(args.json, 'w') as fp:
             json.dump(out, fp, indent=2)
