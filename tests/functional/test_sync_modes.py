@@ -14,6 +14,8 @@ of 1space's S3 layout.
 """
 
 import hashlib
+import signal
+import socket
 import time
 
 import pytest
@@ -32,6 +34,7 @@ from tests.functional.sync_support import (
     primary_nodes,
     quote,
     record,
+    wait_for,
 )
 
 pytestmark = pytest.mark.remotes('moto', 's3api', 'swift')
@@ -248,6 +251,66 @@ def test_archive_round_trip_matches_local_answers(sync_env):
         == []
     for name, (body, _, _, _) in objects.items():
         assert env.request('GET', c, name)[2] == body, name
+
+
+def _statsd_names(sock):
+    """The metric names received on ``sock`` so far (StatsD lines)."""
+    names = []
+    while True:
+        try:
+            data = sock.recv(65536)
+        except BlockingIOError:
+            return names
+        names += [line.split(':', 1)[0] for line in
+                  data.decode('utf-8', 'replace').splitlines()]
+
+
+def test_long_running_daemons_pass_every_interval_with_metrics(sync_env):
+    """The daemons as they run in production (no ``--once``): a pass
+    every ``interval`` on every node, each logged and timed (StatsD), an
+    object written while they run archived by a later pass, and SIGTERM
+    ends each one cleanly."""
+    env = sync_env
+    cluster = env.cluster
+    statsd = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    statsd.bind(('127.0.0.1', 0))
+    statsd.setblocking(False)
+    try:
+        cluster.configure_sync(interval=1, log_statsd_host='127.0.0.1',
+                               log_statsd_port=statsd.getsockname()[1])
+        c = new_container(env, 'service')
+        env.map(env.profile(c))
+        env.put(c, 'first', b'before the daemons started')
+        cluster.start_sync()
+        wait_for(lambda: env.archived(c, 'first'), timeout=90,
+                 what='first archived')
+        env.put(c, 'second', b'while they run')
+        wait_for(lambda: env.archived(c, 'second'), timeout=90,
+                 what='second archived by a later pass')
+        assert env.archived_body(c, 'second') == b'while they run'
+        # every node keeps passing: two more passes each from now
+        counts = {node: cluster.sync_output(node).count('Pass done: ')
+                  for node in cluster.container_nodes}
+        wait_for(lambda: all(
+            cluster.sync_output(node).count('Pass done: ') >= n + 2
+            for node, n in counts.items()), timeout=60,
+            what='two more passes on every node')
+        names = _statsd_names(statsd)
+        passes = names.count('cloud_shunt_sync.pass.timing')
+        assert passes >= 2 * len(cluster.container_nodes), names
+        assert 'cloud_shunt_sync.container_pass.timing' in names
+        assert names.count('cloud_shunt_sync.uploaded') == 2, names
+
+        for node in cluster.container_nodes:
+            proc = cluster.procs[f'sync-{node}']
+            proc.signal(signal.SIGTERM)
+            assert proc.popen.wait(timeout=60) == 0, \
+                cluster.sync_output(node)[-3000:]
+            output = cluster.sync_output(node)
+            assert 'Stopped on request' in output, output[-3000:]
+            assert 'Traceback' not in output, output[-3000:]
+    finally:
+        statsd.close()
 
 
 def test_young_objects_wait_for_copy_after(sync_env):
