@@ -262,6 +262,29 @@ def s3_metadata(swift_headers):
     return meta
 
 
+# an archived DLO's own keys: a POST keeps them only if it names a manifest
+DLO_META = frozenset(('x-object-manifest', 'swift-source-dlo-etag'))
+
+
+def posted_metadata(s3_headers, post_headers):
+    """The metadata an archived object gets from a POST (Swift's replace
+    semantics): the archiver's bookkeeping kept, the user metadata of
+    ``post_headers`` (WSGI strings); a DLO stays one only if the POST
+    says ``X-Object-Manifest`` again, as in Swift (its value URL-quoted,
+    as the sync daemon stores it), otherwise it becomes a plain object
+    (the manifest object's own bytes)."""
+    metadata = {name: value for name, value in
+                bookkeeping_metadata(s3_headers).items()
+                if name.lower() not in DLO_META}
+    metadata.update(s3_metadata(post_headers))
+    manifest = {k.lower(): v for k, v in post_headers.items()}.get(
+        'x-object-manifest')
+    if manifest:
+        metadata['x-object-manifest'] = urllib.parse.quote(
+            wsgi_to_str(manifest))
+    return metadata
+
+
 def bookkeeping_metadata(s3_headers):
     """The archiver's own metadata keys of an S3 object, kept verbatim when
     its user metadata is replaced."""

@@ -442,10 +442,11 @@ class SwiftRemote:
     def copy_in_place(self, profile, key, head, metadata, content_type,
                       extra=None):
         """Replace an object's metadata with a Swift POST (body, Etag and
-        the remote's large-object manifest unchanged); ``metadata`` is
-        S3-style user metadata, ``x-delete-at`` among it."""
-        headers = swift_shapes.swift_post_headers(head, metadata,
-                                                  content_type, extra)
+        an SLO's manifest unchanged); ``metadata`` is S3-style user
+        metadata, ``x-delete-at`` and a DLO's ``x-object-manifest`` among
+        it (see :func:`swift_shapes.swift_post_headers`)."""
+        headers = swift_shapes.swift_post_headers(
+            metadata, content_type, extra, segments_container(profile))
         resp = self.request(profile, 'POST', remote_container(profile), key,
                             headers=headers)
         return {'ResponseMetadata': {'HTTPStatusCode': resp.status,

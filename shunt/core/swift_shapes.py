@@ -41,6 +41,7 @@ import base64
 import datetime
 import email.utils
 import re
+import urllib.parse
 
 from shunt.core.headers import (
     META_PREFIX,
@@ -206,23 +207,27 @@ def listing_page(rows, prefix, max_keys):
     return page
 
 
-def swift_post_headers(head, metadata, content_type, extra=None):
+def swift_post_headers(metadata, content_type, extra=None,
+                       segments=None):
     """The headers of the Swift POST that replaces a remote object's
     metadata: ``metadata`` is S3-style user metadata (values as
     :func:`meta_value` or an S3 archiver encoded them, ``x-delete-at``
-    among them), ``head`` the object's :func:`object_response` (its DLO
-    manifest is kept: a Swift POST without ``X-Object-Manifest`` would
-    make it a plain object), ``extra`` boto3 ``CopyObject`` parameters
-    (``ContentDisposition``...)."""
+    among them, and a DLO's URL-quoted local ``x-object-manifest``, which
+    then names the copies of its segments in the remote ``segments``
+    container, as the sync daemon writes a remote DLO; without it a
+    remote DLO becomes a plain object, as Swift's POST makes it),
+    ``extra`` boto3 ``CopyObject`` parameters (``ContentDisposition``...).
+    """
     out = {'Content-Type': content_type}
     for key, value in metadata.items():
         if key.lower() == 'x-delete-at':
             out['X-Delete-At'] = value
+        elif key.lower() == 'x-object-manifest':
+            out['X-Object-Manifest'] = '%s/%s' % (
+                urllib.parse.quote(segments or ''),
+                urllib.parse.unquote(value))
         else:
             out['X-Object-Meta-' + key] = decode_meta_value(value)
-    manifest = head['ResponseMetadata']['HTTPHeaders'].get(DLO_HEADER)
-    if manifest:
-        out['X-Object-Manifest'] = manifest
     for param, value in (extra or {}).items():
         # ContentDisposition -> Content-Disposition
         out[re.sub(r'(?<!^)(?=[A-Z])', '-', param)] = value

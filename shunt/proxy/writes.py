@@ -25,7 +25,10 @@ POST
     tombstone), replaces the archived object's metadata in the bucket,
     with Swift's replace semantics (``X-Object-Meta-*``, ``Content-Type``
     if given, the headers the object server keeps, ``X-Delete-At`` or
-    ``X-Delete-After``), by copying the object onto itself: the body and
+    ``X-Delete-After``; an archived DLO stays one only if the POST says
+    ``X-Object-Manifest`` again, else it becomes the plain object of its
+    manifest's own bytes, as in Swift), by copying the object onto
+    itself: the body and
     its Etag stay the same (multipart objects are copied part by part on
     their own boundaries) and nothing is written into Swift. A
     restore-then-POST was not chosen because it would refill the cluster
@@ -249,8 +252,7 @@ class WriteContext(WSGIContext):
     def replace_metadata(self, head, sent, now):
         raw = head['ResponseMetadata']['HTTPHeaders']
         lowered = {k.lower(): v for k, v in sent.items()}
-        metadata = shunt_headers.bookkeeping_metadata(raw)
-        metadata.update(shunt_headers.s3_metadata(sent))
+        metadata = shunt_headers.posted_metadata(raw, sent)
         delete_at = lowered.get('x-delete-at')
         if lowered.get('x-delete-after', '').isdigit():
             delete_at = str(int(now + int(lowered['x-delete-after'])))

@@ -233,6 +233,41 @@ def test_copy_matches_local(aio, env, query):
         assert headers['etag'] == hashlib.md5(BODY).hexdigest()
 
 
+@pytest.mark.parametrize('keep', [False, True])
+def test_post_matches_local(aio, env, keep):
+    """Swift's POST replaces a DLO manifest's metadata: without
+    ``X-Object-Manifest`` the DLO becomes the plain object of its own
+    bytes; saying it again keeps the DLO. The archived DLO does the
+    same."""
+    name = f'posted-{keep}'
+    value = f'{env["lseg"]}/v1/'
+    put_local_manifest(env['conn'], env['ctl'], name, value)
+    archive_manifest(aio, env['account'], env['man'], name, value)
+    post = {'X-Object-Meta-Shape': 'round'}
+    if keep:
+        post['X-Object-Manifest'] = value
+    archived, local = both(aio, env, 'POST', name, post)
+    assert archived[0] == local[0] == 202
+    for method in ('GET', 'HEAD'):
+        archived, local = both(aio, env, method, name)
+        assert_same(archived, local, manifest_header=True)
+        status, headers, body = archived
+        assert status == 200 and headers['x-object-meta-shape'] == 'round'
+        assert 'x-object-meta-color' not in headers
+        if keep:
+            assert headers['x-object-manifest'] == value
+            assert headers['etag'] == DLO_ETAG
+            assert method == 'HEAD' or body == BODY
+        else:
+            assert 'x-object-manifest' not in headers
+            assert headers['etag'] == EMPTY_MD5
+            assert headers['content-length'] == '0' and body == b''
+    # the bypass: still archived only
+    path = f'{env["base"]}/{env["man"]}/{quote(name)}'
+    assert request(aio, 'HEAD', path, {'X-Cloud-Sync-Shunt-Bypass': 'true'},
+                   env['token'])[0] == 404
+
+
 def test_listing_row_is_the_manifests(aio, env):
     rows = {}
     for kind in ('man', 'ctl'):

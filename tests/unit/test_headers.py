@@ -109,6 +109,22 @@ def test_swift_timestamp_answers_the_original_version(value, expected):
     assert headers.bookkeeping_metadata(s3) == {'swift-timestamp': value}
 
 
+def test_a_post_keeps_a_dlo_only_if_it_names_a_manifest():
+    s3 = {'x-amz-meta-x-object-manifest': 'segs/p%C3%A9',
+          'x-amz-meta-swift-source-dlo-etag': 'abc',
+          'x-amz-meta-swift-timestamp': '1.00000',
+          'x-amz-meta-color': 'red'}
+    # Swift: a POST without X-Object-Manifest makes a DLO a plain object
+    assert headers.posted_metadata(s3, {'X-Object-Meta-Shape': 'round'}) \
+        == {'swift-timestamp': '1.00000', 'shape': 'round'}
+    # naming one (again) keeps it a DLO, with the value as posted (WSGI
+    # string of UTF-8), URL-quoted as the sync daemon stores it
+    posted = headers.posted_metadata(s3, {
+        'X-Object-Manifest': 'segs/p\xc3\xa9x', 'X-Object-Meta-A': 'b'})
+    assert posted == {'swift-timestamp': '1.00000', 'a': 'b',
+                      'x-object-manifest': 'segs/p%C3%A9x'}
+
+
 def test_clients_never_write_bookkeeping_metadata():
     meta = headers.s3_metadata({'X-Object-Meta-Swift-Timestamp': '1',
                                 'X-Object-Meta-X-Delete-At': '2',

@@ -294,9 +294,10 @@ def test_copy_in_place_replaces_metadata_and_keeps_bookkeeping(
     profile = make_profile(fake)
     head = remote.head_object(profile, 'dlo')
     raw = head['ResponseMetadata']['HTTPHeaders']
-    metadata = shunt_headers.bookkeeping_metadata(raw)
-    metadata.update(shunt_headers.s3_metadata(
-        {'X-Object-Meta-New': str_to_wsgi('ünï')}))
+    # the POST says X-Object-Manifest again (the local value): the remote
+    # DLO still names the copies of its segments
+    metadata = shunt_headers.posted_metadata(raw, {
+        'X-Object-Meta-New': str_to_wsgi('ünï'), 'X-Object-Manifest': 'p/'})
     metadata['x-delete-at'] = '9999999999'
     remote.copy_in_place(profile, 'dlo', head, metadata, 'text/x-new',
                          {'ContentDisposition': 'inline'})
@@ -310,6 +311,13 @@ def test_copy_in_place_replaces_metadata_and_keeps_bookkeeping(
     assert after['x-amz-meta-x-delete-at'] == '9999999999'
     assert after['content-disposition'] == 'inline'
     assert after['etag'] == raw['etag']
+    # a POST without it makes the DLO a plain object, as Swift's does
+    remote.copy_in_place(profile, 'dlo', head, shunt_headers.posted_metadata(
+        after, {}), 'text/x-new')
+    after = remote.head_object(profile, 'dlo')[
+        'ResponseMetadata']['HTTPHeaders']
+    assert 'x-swift-object-manifest' not in after
+    assert after['x-amz-meta-swift-timestamp'] == '1700000000.00000'
 
 
 def test_restore_archived_is_a_client_error(fake, remote):
@@ -885,22 +893,25 @@ def test_listing_datetime():
 
 
 def test_swift_post_headers():
-    head = swift_shapes.object_response(200, {
-        'etag': 'e', 'x-object-manifest': 'segs/p'})
     out = swift_shapes.swift_post_headers(
-        head, {'color': 'blue', 'name': '=?utf-8?b?w6k=?=',
-               'x-delete-at': '123'}, 'text/plain',
+        {'color': 'blue', 'name': '=?utf-8?b?w6k=?=', 'x-delete-at': '123',
+         'x-object-manifest': 'segs/p%C3%A9'}, 'text/plain',
         {'ContentDisposition': 'inline', 'CacheControl': 'no-cache',
-         'ContentEncoding': 'gzip', 'ContentLanguage': 'fr'})
+         'ContentEncoding': 'gzip', 'ContentLanguage': 'fr'},
+        segments='rc_segments')
     assert out == {'Content-Type': 'text/plain',
                    'X-Object-Meta-color': 'blue',
                    'X-Object-Meta-name': 'é',
                    'X-Delete-At': '123',
-                   'X-Object-Manifest': 'segs/p',
+                   # the copies of the local segments, as the daemon writes
+                   'X-Object-Manifest': 'rc_segments/segs/pé',
                    'Content-Disposition': 'inline',
                    'Cache-Control': 'no-cache',
                    'Content-Encoding': 'gzip',
                    'Content-Language': 'fr'}
+    # no manifest in the POST: no DLO any more (Swift's POST semantics)
+    assert 'X-Object-Manifest' not in swift_shapes.swift_post_headers(
+        {'color': 'blue'}, 'text/plain', segments='rc_segments')
 
 
 def test_read1_hands_over_what_has_arrived(fake, remote):
