@@ -262,6 +262,18 @@ def s3_metadata(swift_headers):
     return meta
 
 
+def sent_value(value):
+    """A header value Swift holds (a WSGI string) as a str for a client
+    library that sends str values UTF-8 encoded (botocore; the remote-Swift
+    client): the native string of its bytes, so that the store gets the
+    very bytes Swift has. A value that is not UTF-8 (or already native) is
+    returned as it is."""
+    try:
+        return value.encode('latin-1').decode('utf-8')
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 # an archived DLO's own keys: a POST keeps them only if it names a manifest
 DLO_META = frozenset(('x-object-manifest', 'swift-source-dlo-etag'))
 

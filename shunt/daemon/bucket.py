@@ -96,8 +96,8 @@ def object_params(headers, version, slo=False, slo_etag=None):
         meta[SLO_META] = 'True'
     if slo_etag:
         meta[SLO_ETAG_META] = slo_etag
-    content_type = _SWIFT_BYTES.sub('', headers.get(
-        'content-type') or 'application/octet-stream')
+    content_type = shunt_headers.sent_value(_SWIFT_BYTES.sub('', headers.get(
+        'content-type') or 'application/octet-stream'))
     extra = {}
     for header, param in PARAMS:
         value = (headers.get(header) or '').strip()
@@ -108,6 +108,8 @@ def object_params(headers, version, slo=False, slo_etag=None):
                 value = email.utils.parsedate_to_datetime(value)
             except (TypeError, ValueError, IndexError):
                 continue
+        else:
+            value = shunt_headers.sent_value(value)
         extra[param] = value
     return meta, content_type, extra
 
@@ -119,7 +121,8 @@ def _same_extra(extra, raw):
             if shunt_headers.parse_http_date(have or '') != \
                     want.timestamp():
                 return False
-        elif (want or None) != (have.strip() if have else None):
+        elif (want or None) != (shunt_headers.sent_value(have.strip())
+                                if have else None):
             return False
     return True
 
@@ -173,7 +176,8 @@ def remote_state(head, version, size, etag, meta, content_type, extra,
     if alt is not None and have.get(alt[0]) == alt[1]:
         want[alt[0]] = alt[1]
     raw = head.get('ResponseMetadata', {}).get('HTTPHeaders', {})
-    if have == want and head.get('ContentType') == content_type and \
+    if have == want and shunt_headers.sent_value(
+            head.get('ContentType') or '') == content_type and \
             _same_extra(extra, raw):
         return 'same'
     if head.get('StorageClass') in ARCHIVE_CLASSES:

@@ -258,9 +258,13 @@ class WriteContext(WSGIContext):
             delete_at = str(int(now + int(lowered['x-delete-after'])))
         if delete_at:
             metadata['x-delete-at'] = delete_at
-        extra = {param: lowered[name] for name, param in
-                 PASSED_PARAMS.items() if lowered.get(name)}
-        content_type = lowered.get('content-type') or \
-            raw.get('content-type', 'application/octet-stream')
+        # values as the client sent their bytes (both stores' clients send
+        # str values UTF-8 encoded)
+        extra = {param: shunt_headers.sent_value(lowered[name])
+                 for name, param in PASSED_PARAMS.items()
+                 if lowered.get(name)}
+        content_type = shunt_headers.sent_value(
+            lowered.get('content-type') or
+            raw.get('content-type', 'application/octet-stream'))
         self.shunt.remote.copy_in_place(self.profile, self.key, head,
                                         metadata, content_type, extra)

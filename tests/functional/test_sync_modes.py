@@ -166,8 +166,11 @@ def test_archive_round_trip_matches_local_answers(sync_env):
     objects['plain.bin'] = (plain, oracle_requests(len(plain)), 'plain', 0)
     uname = 'd\u00e9j\u00e0 vu/\u65e5\u672c \u2603.txt'
     ubody = 'caf\u00e9 cr\u00e8me\n'.encode('utf-8') * 100
+    # a non-ASCII Content-Disposition: the store gets Swift's bytes
     env.put(c, uname, ubody, content_type='text/plain; charset=utf-8',
-            meta={'Lang': 'fr'})
+            meta={'Lang': 'fr'}, headers={
+                'Content-Disposition': 'attachment; filename="r\u00e9sum'
+                                       '\u00e9 \u2603.txt"'})
     objects[uname] = (ubody, oracle_requests(len(ubody)), 'plain', 0)
     big = env.put_slo(c, 'big.slo', [5 * MiB, 5 * MiB, 1024], 'big',
                       meta=META)

@@ -140,7 +140,9 @@ def test_post_metadata_matches_local(aio, env):
     before = env['call']('HEAD', env['mapped'], 'meta')[1]
     wire = '\u00e9t\u00e9'.encode('utf-8').decode('latin-1')
     post = {'X-Object-Meta-New': wire, 'X-Object-Meta-Plain': 'p',
-            'Content-Type': 'text/x-new', 'Content-Disposition': 'inline'}
+            'Content-Type': 'text/x-new',
+            # non-ASCII: the store gets the bytes the client sent
+            'Content-Disposition': 'inline; filename="%s.txt"' % wire}
     shunted, local = both(env, 'POST', 'meta', post)
     assert shunted[0] == local[0] == 202
     assert shunted[2] == local[2]

@@ -229,6 +229,8 @@ def test_object_params_encode_what_the_shunt_decodes():
                'X-Object-Manifest': str_to_wsgi('segs/vidé/'),
                'Content-Type': 'text/plain;swift_bytes=12',
                'Content-Encoding': 'gzip',
+               'Content-Disposition': str_to_wsgi(
+                   'attachment; filename="résumé.txt"'),
                'Expires': 'Wed, 21 Oct 2037 07:28:00 GMT',
                'X-Object-Sysmeta-Secret': 'x'}
     meta, content_type, extra = bucket.object_params(headers, version)
@@ -239,7 +241,24 @@ def test_object_params_encode_what_the_shunt_decodes():
                     'x-object-manifest': 'segs/vid%C3%A9/'}
     assert content_type == 'text/plain'
     assert extra['ContentEncoding'] == 'gzip'
+    # botocore sends str UTF-8 encoded: the native string of Swift's bytes
+    assert extra['ContentDisposition'] == 'attachment; filename="résumé.txt"'
     assert extra['Expires'].timestamp() == 2139722880
+    # a copy holding those bytes (read back as latin-1, as http.client
+    # decodes them) is the same
+    head = {'ContentLength': 3, 'ETag': '"%s"' % md5(b'abc'),
+            'ContentType': 'text/plain', 'Metadata': meta,
+            'ResponseMetadata': {'HTTPHeaders': {
+                'content-disposition': str_to_wsgi(
+                    'attachment; filename="résumé.txt"'),
+                'content-encoding': 'gzip',
+                'expires': 'Wed, 21 Oct 2037 07:28:00 GMT'}}}
+    assert bucket.remote_state(head, version, 3, md5(b'abc'), meta,
+                               content_type, extra) == 'same'
+    head['ResponseMetadata']['HTTPHeaders']['content-disposition'] = \
+        'attachment; filename="resume.txt"'
+    assert bucket.remote_state(head, version, 3, md5(b'abc'), meta,
+                               content_type, extra) == 'metadata'
 
 
 def test_metadata_names_s3_cannot_take_are_refused():

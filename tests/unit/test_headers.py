@@ -109,6 +109,15 @@ def test_swift_timestamp_answers_the_original_version(value, expected):
     assert headers.bookkeeping_metadata(s3) == {'swift-timestamp': value}
 
 
+def test_sent_value_is_the_native_string_of_swifts_bytes():
+    assert headers.sent_value('inline') == 'inline'
+    assert headers.sent_value(str_to_wsgi('r\u00e9sum\u00e9 \u2603')) == \
+        'r\u00e9sum\u00e9 \u2603'
+    # bytes that are not UTF-8, or a string already native: as they are
+    assert headers.sent_value('\xe9t\xe9') == '\xe9t\xe9'
+    assert headers.sent_value('\u2603') == '\u2603'
+
+
 def test_a_post_keeps_a_dlo_only_if_it_names_a_manifest():
     s3 = {'x-amz-meta-x-object-manifest': 'segs/p%C3%A9',
           'x-amz-meta-swift-source-dlo-etag': 'abc',
