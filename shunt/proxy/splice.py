@@ -249,6 +249,10 @@ def page_end(page):
 
 # -- the archived side ----------------------------------------------------
 
+# never in an object name: Swift refuses names with it
+NUL = '\x00'
+
+
 class RemoteScan:
     """The archived side of a listing, in ascending order, exactly as Swift
     would list the bucket's objects alone.
@@ -272,6 +276,10 @@ class RemoteScan:
         self.reserved = reserved
         self.raw = params.path is not None
         self.delimiter = '' if self.raw else params.delimiter
+        if NUL in self.delimiter:
+            # no name holds one (Swift refuses them): it splits nothing,
+            # and some stores fail on it
+            self.delimiter = ''
         self.base = params.base
         self.lower = params.lower
         self.upper = params.upper
@@ -292,6 +300,8 @@ class RemoteScan:
             return True
         if self.reserved and self.base.startswith(RESERVED_DIR):
             return True
+        if NUL in self.base:
+            return True  # no name holds one
         upper = self.upper
         return bool(upper) and (upper <= self.lower or upper <= self.base)
 

@@ -71,6 +71,9 @@ QUERIES = [
     {'path': 'dir', 'marker': 'dir/sub/', 'limit': '2'},
     {'path': 'dir', 'end_marker': 'dir/z'},
     {'marker': '\U0001f600'}, {'end_marker': '\u00e9a', 'reverse': 't'},
+    # NUL, in no object name (some stores fail on it)
+    {'prefix': '\x00'}, {'delimiter': '\x00'}, {'path': '\x00'},
+    {'delimiter': 'a\x00', 'prefix': 'a'},
 ]
 
 

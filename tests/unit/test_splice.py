@@ -345,6 +345,23 @@ def test_first_page_asks_for_limit():
         end_marker='a', marker='b'), '', LOCATION).first_request() is None
 
 
+@pytest.mark.parametrize('qs', ['prefix=%00', 'prefix=a%00',
+                                'path=%00', 'delimiter=%00',
+                                'delimiter=a%00&prefix=o'])
+def test_nul_in_prefix_or_delimiter_is_listed_as_swift_does(qs):
+    # no object name holds a NUL: a prefix with one lists nothing (without
+    # asking the store), a delimiter with one splits nothing (the store is
+    # asked without it: moto's server fails on it)
+    params = params_of(qs + '&format=json')
+    remote, local = ['o1', 'o2', 'p/q'], ['o3']
+    rows, expected, bucket = spliced(params, local, remote)
+    check_rows(rows, expected, local, remote)
+    assert all('\x00' not in call['delimiter'] and
+               '\x00' not in call['prefix'] for call in bucket.calls)
+    if qs.startswith(('prefix', 'path')):
+        assert rows == [] and bucket.calls == []
+
+
 def test_reverse_starts_at_end_marker_and_floor():
     remote = ['o%04d' % i for i in range(40)]
     params = splice.ListingParams(limit=3, reverse=True, end_marker='o0030')
